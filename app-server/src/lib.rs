@@ -1,0 +1,1 @@
+//! authbridge app-server library.

@@ -1,0 +1,1 @@
+//! authbridge auth core.

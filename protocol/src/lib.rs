@@ -1,0 +1,23 @@
+//! Wire types of the authbridge protocol (`shared/spec/protocol.md`).
+//!
+//! # Layout
+//! - [`jsonrpc`]: the envelope — ids, requests, notifications, responses, the error
+//!   object — and the one-parse classification of incoming bytes.
+//! - [`method`]: the traits that tie a method name to its params and result, so the
+//!   router and the host side cannot disagree.
+//! - [`handshake`]: `initialize` / `initialized`.
+//! - [`account`]: the Codex-compatible account surface (login, read, logout, status,
+//!   the server→host token refresh, and the account notifications).
+//! - [`model`] and [`turn`]: the model surface (`model/list`, `turn/*`).
+//!
+//! This crate depends on no other crate of the workspace.
+
+pub mod account;
+pub mod handshake;
+pub mod jsonrpc;
+pub mod method;
+pub mod model;
+pub mod turn;
+
+pub use jsonrpc::{ErrorObject, Message, Notification, Request, RequestId, Response};
+pub use method::{NotificationMethod, RequestMethod};
