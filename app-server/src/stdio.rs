@@ -1,0 +1,1 @@
+//! stdin/stdout as async halves (being written).
