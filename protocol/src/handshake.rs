@@ -15,6 +15,10 @@ pub struct ClientInfo {
     pub version: String,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What the host supports. Every member is optional; unknown members are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,7 +29,7 @@ pub struct ClientCapabilities {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opt_out_notification_methods: Option<Vec<String>>,
     /// Opt into `reason: "expiringSoon"` refresh requests (§3.6).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub proactive_token_refresh: bool,
 }
 
