@@ -6,6 +6,7 @@
 //! - [`stdio`]: stdin/stdout as non-blocking async pipes.
 //! - [`provider`]: the model provider's HTTP client and the SSE parser.
 
+pub mod config;
 pub mod peer;
 pub mod provider;
 pub mod stdio;
