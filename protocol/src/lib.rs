@@ -9,6 +9,7 @@
 //! - [`account`]: the Codex-compatible account surface (login, read, logout, status,
 //!   the server→host token refresh, and the account notifications).
 //! - [`model`] and [`turn`]: the model surface (`model/list`, `turn/*`).
+//! - [`schema`]: JSON Schema and TypeScript generated from these types.
 //!
 //! This crate depends on no other crate of the workspace.
 
@@ -17,6 +18,7 @@ pub mod handshake;
 pub mod jsonrpc;
 pub mod method;
 pub mod model;
+pub mod schema;
 pub mod turn;
 
 pub use jsonrpc::{ErrorObject, Message, Notification, Request, RequestId, Response};
