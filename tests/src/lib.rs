@@ -1,1 +1,31 @@
-//! authbridge test kit.
+//! authbridge test kit: the pieces the end-to-end tests and the demo are built from.
+//!
+//! # Layout
+//! - [`jwt`]: mint unsigned JWTs with the ChatGPT claims.
+//! - [`mock_provider`]: a loopback OpenAI-compatible provider (`/models`, streaming
+//!   `/responses`) that accepts only the tokens it is told, fails or stalls on demand and
+//!   records every request.
+//! - [`token_endpoint`]: a loopback OAuth refresh endpoint for managed `auth.json` refresh.
+//! - [`server`]: find (or build once) the `authbridge` binary and the command that runs it.
+//! - [`host`]: the host simulator — the real binary over real pipes, requests with
+//!   deadlines, notifications, refresh answers by [`refresh_policy`], a transcript.
+//! - [`wire`]: host-side framing (NDJSON or `Content-Length`).
+//! - [`transcript`]: `→`/`←` lines with tokens shown as fingerprints.
+//! - [`sys`]: raise `RLIMIT_NOFILE`.
+
+pub mod host;
+pub mod jwt;
+pub mod mock_provider;
+pub mod refresh_policy;
+pub mod server;
+pub mod sys;
+pub mod token_endpoint;
+pub mod transcript;
+pub mod wire;
+
+pub use host::{Host, HostError, HostOptions, StderrMode};
+pub use jwt::Jwt;
+pub use mock_provider::{Failure, MockOptions, MockProvider, RecordedRequest};
+pub use refresh_policy::{RefreshPolicy, RefreshReply, RefreshRequest};
+pub use token_endpoint::{TokenEndpoint, TokenMode};
+pub use wire::Framing;

@@ -1,0 +1,515 @@
+//! The host simulator: runs the real server as a child process over real pipes and speaks
+//! the protocol to it, answering its refresh requests as a `RefreshPolicy` says.
+//!
+//! One task reads stdout: responses are routed to their waiting `request` by id,
+//! notifications are queued, `account/chatgptAuthTokens/refresh` requests are recorded and
+//! answered by the policy (other server requests get -32601). Every wait has a deadline.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use authbridge_protocol::ErrorObject;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{oneshot, Notify};
+
+use crate::refresh_policy::{RefreshPolicy, RefreshRequest};
+use crate::transcript::{Direction, Transcript};
+use crate::wire::{encode, Decoder, Frame, Framing};
+
+/// The method of the server→host refresh request.
+pub const REFRESH_METHOD: &str = "account/chatgptAuthTokens/refresh";
+/// Deadline of `request` and `initialize`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What happens to the server's stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StderrMode {
+    /// Kept in a buffer (`stderr_text()`).
+    #[default]
+    Capture,
+    /// Passed through to this process's stderr.
+    Inherit,
+}
+
+/// How the host behaves.
+#[derive(Clone, Debug, Default)]
+pub struct HostOptions {
+    pub framing: Framing,
+    pub stderr: StderrMode,
+    pub refresh: RefreshPolicy,
+    /// Send `"jsonrpc":"2.0"` in every message.
+    pub jsonrpc: bool,
+    /// Write each transcript line to stderr as it happens (also on with `AUTHBRIDGE_TRANSCRIPT=1`).
+    pub echo_transcript: bool,
+    /// Raw mode: do not parse stdout (no routing, no refresh answers); read it with
+    /// `stdout_bytes`.
+    pub raw: bool,
+}
+
+/// A request that got no answer.
+#[derive(Debug)]
+pub enum HostError {
+    /// No response within the deadline.
+    Timeout { method: String, after: Duration },
+    /// The server's stdout closed first.
+    Closed { method: String },
+    /// Writing to the server failed.
+    Io(String),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout { method, after } => {
+                write!(f, "no response to {method} within {after:?}")
+            }
+            Self::Closed { method } => {
+                write!(f, "server stdout closed before the response to {method}")
+            }
+            Self::Io(e) => write!(f, "writing to the server failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+#[derive(Default)]
+struct Inbox {
+    all: Vec<Value>,
+    notifications: VecDeque<Value>,
+    eof: bool,
+}
+
+struct Shared {
+    pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    inbox: Mutex<Inbox>,
+    changed: Notify,
+    policy: Mutex<RefreshPolicy>,
+    refreshes: Mutex<Vec<RefreshRequest>>,
+    stdout: Mutex<Vec<u8>>,
+    stderr: Mutex<Vec<u8>>,
+    not_json: Mutex<Vec<Vec<u8>>>,
+    transcript: Transcript,
+    start: Instant,
+    framing: Framing,
+    jsonrpc: bool,
+    stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+/// A running server and the host side of its connection. Dropping it kills the server.
+pub struct Host {
+    child: Child,
+    shared: Arc<Shared>,
+    next_id: AtomicI64,
+}
+
+impl Host {
+    /// Spawns `cmd` with piped stdin/stdout and starts reading.
+    pub fn spawn(mut cmd: Command, opts: HostOptions) -> std::io::Result<Self> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        cmd.stderr(match opts.stderr {
+            StderrMode::Capture => Stdio::piped(),
+            StderrMode::Inherit => Stdio::inherit(),
+        });
+        let mut child = cmd.spawn()?;
+        let echo = opts.echo_transcript
+            || std::env::var_os("AUTHBRIDGE_TRANSCRIPT").is_some_and(|v| v == "1");
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(HashMap::new()),
+            inbox: Mutex::new(Inbox::default()),
+            changed: Notify::new(),
+            policy: Mutex::new(opts.refresh),
+            refreshes: Mutex::new(Vec::new()),
+            stdout: Mutex::new(Vec::new()),
+            stderr: Mutex::new(Vec::new()),
+            not_json: Mutex::new(Vec::new()),
+            transcript: Transcript::new(echo),
+            start: Instant::now(),
+            framing: opts.framing,
+            jsonrpc: opts.jsonrpc,
+            stdin: tokio::sync::Mutex::new(child.stdin.take()),
+        });
+        if let Some(mut stderr) = child.stderr.take() {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stderr.read(&mut buf).await {
+                    lock(&shared.stderr).extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(read_stdout(stdout, shared.clone(), opts.raw));
+        }
+        Ok(Self {
+            child,
+            shared,
+            next_id: AtomicI64::new(0),
+        })
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> String {
+        self.shared.transcript.text()
+    }
+
+    /// Adds a free-form line to the transcript.
+    pub fn note(&self, text: &str) {
+        self.shared.transcript.note(text);
+    }
+
+    /// Replaces the refresh policy for later requests.
+    pub fn set_refresh_policy(&self, policy: RefreshPolicy) {
+        *lock(&self.shared.policy) = policy;
+    }
+
+    /// Every refresh request received so far.
+    pub fn refresh_requests(&self) -> Vec<RefreshRequest> {
+        lock(&self.shared.refreshes).clone()
+    }
+
+    /// Everything the server wrote to stdout so far.
+    pub fn stdout_bytes(&self) -> Vec<u8> {
+        lock(&self.shared.stdout).clone()
+    }
+
+    /// Frames the server wrote that were not JSON (should always be empty).
+    pub fn non_protocol_output(&self) -> Vec<Vec<u8>> {
+        lock(&self.shared.not_json).clone()
+    }
+
+    /// The captured stderr so far (empty with `StderrMode::Inherit`).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.shared.stderr)).into_owned()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Writes arbitrary bytes to the server's stdin.
+    pub async fn write_raw(&self, bytes: &[u8]) -> Result<(), HostError> {
+        let mut stdin = self.shared.stdin.lock().await;
+        let Some(stdin) = stdin.as_mut() else {
+            return Err(HostError::Io("stdin is closed".into()));
+        };
+        stdin
+            .write_all(bytes)
+            .await
+            .map_err(|e| HostError::Io(e.to_string()))?;
+        stdin
+            .flush()
+            .await
+            .map_err(|e| HostError::Io(e.to_string()))
+    }
+
+    /// Writes one message exactly as given (framed, recorded in the transcript).
+    pub async fn send(&self, message: &Value) -> Result<(), HostError> {
+        send(&self.shared, message.clone()).await
+    }
+
+    /// Sends a notification.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), HostError> {
+        let mut message = json!({"method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        send(&self.shared, message).await
+    }
+
+    /// Sends a request and waits for its response message (the whole object).
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, HostError> {
+        let id = json!(self.next_id.fetch_add(1, Ordering::SeqCst));
+        let mut message = json!({"id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.call_message(message, timeout).await
+    }
+
+    /// Sends a request message built by the caller (any id) and waits for its response.
+    pub async fn call_message(
+        &self,
+        message: Value,
+        timeout: Duration,
+    ) -> Result<Value, HostError> {
+        let method = message["method"].as_str().unwrap_or("?").to_owned();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.pending).insert(id_key(&message["id"]), tx);
+        send(&self.shared, message).await?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(HostError::Closed { method }),
+            Err(_) => Err(HostError::Timeout {
+                method,
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Sends a request; `Ok(result)` or `Err(error object)`, within the deadline.
+    pub async fn try_request(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Result<Value, ErrorObject>, HostError> {
+        let response = self.call(method, Some(params), timeout).await?;
+        Ok(split_response(response))
+    }
+
+    /// Sends a request with the default 5 s deadline.
+    ///
+    /// # Panics
+    /// If no response comes (the test fails with the method's name and the server's stderr).
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
+        match self.try_request(method, params, DEFAULT_TIMEOUT).await {
+            Ok(r) => r,
+            Err(e) => panic!(
+                "{e}\n--- transcript ---\n{}\n--- stderr ---\n{}",
+                self.transcript(),
+                self.stderr_text()
+            ),
+        }
+    }
+
+    /// `initialize` with a client name, then the `initialized` notification.
+    pub async fn initialize(&self, capabilities: Value) -> Result<Value, ErrorObject> {
+        let params = json!({
+            "clientInfo": {"name": "host_sim", "title": "Host simulator", "version": "0.1.0"},
+            "capabilities": capabilities
+        });
+        let result = self.request("initialize", params).await?;
+        let _ = self.notify("initialized", None).await;
+        Ok(result)
+    }
+
+    /// Every message received so far, in order.
+    pub fn messages(&self) -> Vec<Value> {
+        lock(&self.shared.inbox).all.clone()
+    }
+
+    /// Every notification received so far (consumed or not), in order.
+    pub fn notifications(&self) -> Vec<Value> {
+        lock(&self.shared.inbox)
+            .all
+            .iter()
+            .filter(|m| m.get("method").is_some() && m.get("id").is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Takes the first not-yet-taken notification with this method, waiting up to `timeout`.
+    pub async fn next_notification(&self, method: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            {
+                let mut inbox = lock(&self.shared.inbox);
+                if let Some(i) = inbox
+                    .notifications
+                    .iter()
+                    .position(|n| n["method"] == method)
+                {
+                    return inbox.notifications.remove(i);
+                }
+                if inbox.eof {
+                    return None;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits until some received message satisfies `pred` and returns it.
+    pub async fn wait_message(
+        &self,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            {
+                let inbox = lock(&self.shared.inbox);
+                if let Some(m) = inbox.all.iter().find(|m| pred(m)) {
+                    return Some(m.clone());
+                }
+                if inbox.eof {
+                    return None;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits until `n` refresh requests have arrived; false at the deadline.
+    pub async fn wait_refresh_requests(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            if lock(&self.shared.refreshes).len() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return lock(&self.shared.refreshes).len() >= n;
+            }
+        }
+    }
+
+    /// Waits until the server's stdout holds at least `n` bytes; false at the deadline.
+    pub async fn wait_stdout_len(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.changed.notified();
+            if lock(&self.shared.stdout).len() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return lock(&self.shared.stdout).len() >= n;
+            }
+        }
+    }
+
+    /// Closes the server's stdin (end of session).
+    pub async fn close_stdin(&self) {
+        if let Some(mut stdin) = self.shared.stdin.lock().await.take() {
+            let _ = stdin.shutdown().await;
+        }
+    }
+
+    /// Waits for the server to exit; `None` at the deadline.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Kills the server now.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// `{"result": r}` → `Ok(r)`; `{"error": e}` → `Err(e)`.
+pub fn split_response(response: Value) -> Result<Value, ErrorObject> {
+    if let Some(error) = response.get("error") {
+        return Err(serde_json::from_value(error.clone())
+            .unwrap_or_else(|_| ErrorObject::new(0, format!("malformed error object: {error}"))));
+    }
+    Ok(response.get("result").cloned().unwrap_or(Value::Null))
+}
+
+async fn send(shared: &Shared, mut message: Value) -> Result<(), HostError> {
+    if shared.jsonrpc {
+        if let Some(obj) = message.as_object_mut() {
+            obj.insert("jsonrpc".into(), json!("2.0"));
+        }
+    }
+    shared.transcript.record(Direction::Sent, &message);
+    let bytes = encode(shared.framing, &message);
+    let mut stdin = shared.stdin.lock().await;
+    let Some(stdin) = stdin.as_mut() else {
+        return Err(HostError::Io("stdin is closed".into()));
+    };
+    stdin
+        .write_all(&bytes)
+        .await
+        .map_err(|e| HostError::Io(e.to_string()))?;
+    stdin
+        .flush()
+        .await
+        .map_err(|e| HostError::Io(e.to_string()))
+}
+
+async fn read_stdout(mut stdout: tokio::process::ChildStdout, shared: Arc<Shared>, raw: bool) {
+    let mut decoder = Decoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdout.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        lock(&shared.stdout).extend_from_slice(&buf[..n]);
+        if !raw {
+            for frame in decoder.push(&buf[..n]) {
+                match frame {
+                    Frame::Message(m) => dispatch(&shared, m),
+                    Frame::NotJson(bytes) => lock(&shared.not_json).push(bytes),
+                }
+            }
+        }
+        shared.changed.notify_waiters();
+    }
+    lock(&shared.inbox).eof = true;
+    lock(&shared.pending).clear();
+    shared.changed.notify_waiters();
+}
+
+fn dispatch(shared: &Arc<Shared>, message: Value) {
+    shared.transcript.record(Direction::Received, &message);
+    lock(&shared.inbox).all.push(message.clone());
+    let has_method = message.get("method").is_some();
+    let has_id = message.get("id").is_some();
+    if has_method && has_id {
+        answer_server_request(shared, message);
+    } else if has_method {
+        lock(&shared.inbox).notifications.push_back(message);
+    } else if let Some(tx) = lock(&shared.pending).remove(&id_key(&message["id"])) {
+        let _ = tx.send(message);
+    }
+}
+
+fn answer_server_request(shared: &Arc<Shared>, message: Value) {
+    let id = message["id"].clone();
+    if message["method"] != REFRESH_METHOD {
+        let reply = json!({"id": id, "error": {"code": -32601, "message": format!("Method not found: {}", message["method"].as_str().unwrap_or(""))}});
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = send(&shared, reply).await;
+        });
+        return;
+    }
+    let request = RefreshRequest {
+        id: id.clone(),
+        params: message.get("params").cloned().unwrap_or(Value::Null),
+        at: shared.start.elapsed(),
+    };
+    lock(&shared.refreshes).push(request.clone());
+    let policy = lock(&shared.policy).clone();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        if !policy.pause().is_zero() {
+            tokio::time::sleep(policy.pause()).await;
+        }
+        if let Some(reply) = policy.reply(&request).to_response(&id) {
+            let _ = send(&shared, reply).await;
+        }
+    });
+}

@@ -1,0 +1,448 @@
+//! A mock OpenAI-compatible model provider: a real HTTP server on 127.0.0.1 (contract §6).
+//!
+//! `GET …/models` answers `{"data":[{"id":…}]}`; `POST …/responses` streams Server-Sent
+//! Events (`response.output_text.delta` × n, then `response.completed`). Only tokens it was
+//! told are valid get through; any other bearer gets a 401 with a JSON error body. It can be
+//! told to fail, stall, cut the stream, and records every request with its headers.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::sys::raise_nofile_limit;
+
+/// How the mock starts.
+#[derive(Clone, Debug)]
+pub struct MockOptions {
+    /// Bearer tokens accepted from the start.
+    pub valid_tokens: Vec<String>,
+    /// When false, requests need no `Authorization` at all (a keyless custom provider).
+    pub require_auth: bool,
+    /// The text deltas of every streamed answer.
+    pub deltas: Vec<String>,
+    /// Pause before each delta.
+    pub delta_delay: Duration,
+    /// Model ids served by `GET /models`.
+    pub models: Vec<String>,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        Self {
+            valid_tokens: Vec::new(),
+            require_auth: true,
+            deltas: ["Hello", ", ", "world", "!"].map(String::from).to_vec(),
+            delta_delay: Duration::ZERO,
+            models: vec!["gpt-5".into(), "gpt-5-mini".into()],
+        }
+    }
+}
+
+impl MockOptions {
+    /// Options accepting these tokens, with the default stream.
+    pub fn with_tokens<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> Self {
+        Self {
+            valid_tokens: tokens.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A way for the mock to misbehave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Answer this status and body (`Content-Type: application/json` if the body parses).
+    Status { status: u16, body: String },
+    /// Never send the response headers.
+    StallBeforeHeaders,
+    /// Send 200 and the SSE headers, then nothing, forever.
+    StallAfterHeaders,
+    /// Send this many deltas, then abort the connection mid-stream.
+    CutAfter { deltas: usize },
+    /// Send this many deltas, then end the stream cleanly without `response.completed`.
+    EndEarly { deltas: usize },
+    /// A `data:` line that is not JSON.
+    MalformedSse,
+    /// Stream the deltas, then `response.failed` with this message.
+    ResponseFailed { message: String },
+    /// 401 whatever the token.
+    UnauthorizedAlways,
+}
+
+/// One request as the mock saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub account_id: Option<String>,
+    pub accept: Option<String>,
+    /// The body as JSON (`Value::Null` if empty or not JSON).
+    pub body: Value,
+}
+
+struct Inner {
+    valid: Mutex<HashSet<String>>,
+    expired: Mutex<HashSet<String>>,
+    require_auth: bool,
+    deltas: Mutex<Vec<String>>,
+    delta_delay: Mutex<Duration>,
+    models: Vec<String>,
+    failure: Mutex<Option<Failure>>,
+    one_shot: Mutex<VecDeque<Failure>>,
+    recorded: Mutex<Vec<RecordedRequest>>,
+    requests: AtomicUsize,
+    unauthorized: AtomicUsize,
+    arrived: Notify,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A running mock provider. Dropping it stops the server.
+pub struct MockProvider {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockProvider {
+    /// Binds 127.0.0.1:0 and serves until dropped.
+    pub async fn start(opts: MockOptions) -> std::io::Result<Self> {
+        raise_nofile_limit();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            valid: Mutex::new(opts.valid_tokens.into_iter().collect()),
+            expired: Mutex::new(HashSet::new()),
+            require_auth: opts.require_auth,
+            deltas: Mutex::new(opts.deltas),
+            delta_delay: Mutex::new(opts.delta_delay),
+            models: opts.models,
+            failure: Mutex::new(None),
+            one_shot: Mutex::new(VecDeque::new()),
+            recorded: Mutex::new(Vec::new()),
+            requests: AtomicUsize::new(0),
+            unauthorized: AtomicUsize::new(0),
+            arrived: Notify::new(),
+            shutdown: shutdown_rx,
+        });
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let mut stop = shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            let _ = serve.await;
+        });
+        Ok(Self {
+            inner,
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:PORT/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the set of accepted tokens.
+    pub fn set_valid_tokens<I: IntoIterator<Item = S>, S: Into<String>>(&self, tokens: I) {
+        *lock(&self.inner.valid) = tokens.into_iter().map(Into::into).collect();
+    }
+
+    /// Adds one accepted token.
+    pub fn accept_token(&self, token: &str) {
+        lock(&self.inner.valid).insert(token.to_owned());
+        lock(&self.inner.expired).remove(token);
+    }
+
+    /// Expires a token: from now on it gets a 401 saying it expired.
+    pub fn reject_token(&self, token: &str) {
+        lock(&self.inner.valid).remove(token);
+        lock(&self.inner.expired).insert(token.to_owned());
+    }
+
+    /// The deltas of every later stream.
+    pub fn set_deltas<I: IntoIterator<Item = S>, S: Into<String>>(&self, deltas: I) {
+        *lock(&self.inner.deltas) = deltas.into_iter().map(Into::into).collect();
+    }
+
+    /// The pause before each later delta.
+    pub fn set_delta_delay(&self, delay: Duration) {
+        *lock(&self.inner.delta_delay) = delay;
+    }
+
+    /// The full text of a stream: the deltas joined.
+    pub fn expected_text(&self) -> String {
+        lock(&self.inner.deltas).concat()
+    }
+
+    /// Misbehave on every request until cleared with `None`.
+    pub fn set_failure(&self, failure: Option<Failure>) {
+        *lock(&self.inner.failure) = failure;
+    }
+
+    /// Misbehave on the next request only (queued; applied before `set_failure`'s).
+    pub fn fail_next(&self, failure: Failure) {
+        lock(&self.inner.one_shot).push_back(failure);
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.recorded).clone()
+    }
+
+    /// The `Authorization` header of every request so far.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.requests()
+            .into_iter()
+            .map(|r| r.authorization)
+            .collect()
+    }
+
+    /// Number of requests so far.
+    pub fn request_count(&self) -> usize {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+
+    /// Number of 401 answers so far.
+    pub fn unauthorized_count(&self) -> usize {
+        self.inner.unauthorized.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` requests arrived; false at the deadline.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.arrived.notified();
+            if self.request_count() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.request_count() >= n;
+            }
+        }
+    }
+}
+
+impl Drop for MockProvider {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let authorization = header(&parts.headers, "authorization");
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        authorization: authorization.clone(),
+        account_id: header(&parts.headers, "chatgpt-account-id"),
+        accept: header(&parts.headers, "accept"),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
+    lock(&inner.recorded).push(recorded.clone());
+    inner.requests.fetch_add(1, Ordering::SeqCst);
+    inner.arrived.notify_waiters();
+
+    let failure = lock(&inner.one_shot)
+        .pop_front()
+        .or_else(|| lock(&inner.failure).clone());
+    if let Some(denied) = check_auth(&inner, authorization.as_deref(), failure.as_ref()) {
+        inner.unauthorized.fetch_add(1, Ordering::SeqCst);
+        return denied;
+    }
+    match failure {
+        Some(Failure::Status { status, body }) => return status_response(status, body),
+        Some(Failure::StallBeforeHeaders) => {
+            let mut stop = inner.shutdown.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            return status_response(503, "mock provider shutting down".into());
+        }
+        _ => {}
+    }
+    let path = recorded.path.as_str();
+    if recorded.method == "GET" && path.ends_with("/models") {
+        let data: Vec<Value> = inner
+            .models
+            .iter()
+            .map(|id| json!({"id": id, "object": "model"}))
+            .collect();
+        return json_response(200, json!({"object": "list", "data": data}));
+    }
+    if recorded.method == "POST" && path.ends_with("/responses") {
+        return stream_response(&inner, failure);
+    }
+    json_response(
+        404,
+        json!({"error": {"message": format!("no route for {} {}", recorded.method, path)}}),
+    )
+}
+
+fn check_auth(
+    inner: &Inner,
+    authorization: Option<&str>,
+    failure: Option<&Failure>,
+) -> Option<Response> {
+    if failure == Some(&Failure::UnauthorizedAlways) {
+        return Some(unauthorized(
+            "Your authentication token is not valid.",
+            "invalid_token",
+        ));
+    }
+    if !inner.require_auth {
+        return None;
+    }
+    let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
+        return Some(unauthorized(
+            "Missing bearer authentication in header.",
+            "missing_auth",
+        ));
+    };
+    if lock(&inner.valid).contains(token) {
+        return None;
+    }
+    if lock(&inner.expired).contains(token) {
+        return Some(unauthorized(
+            "Your authentication token has expired.",
+            "token_expired",
+        ));
+    }
+    Some(unauthorized(
+        "Your authentication token is not valid.",
+        "invalid_token",
+    ))
+}
+
+fn unauthorized(message: &str, code: &str) -> Response {
+    json_response(
+        401,
+        json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}),
+    )
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+fn status_response(status: u16, body: String) -> Response {
+    let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// One SSE event with an `event:` line and a JSON `data:` line.
+pub fn sse_event(data: &Value) -> String {
+    let kind = data["type"].as_str().unwrap_or("message");
+    format!("event: {kind}\ndata: {data}\n\n")
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> Response {
+    let deltas = lock(&inner.deltas).clone();
+    let delay = *lock(&inner.delta_delay);
+    let (tx, rx) = mpsc::channel::<Chunk>(16);
+    let mut stop = inner.shutdown.clone();
+    tokio::spawn(async move {
+        let send = |s: String| {
+            let tx = tx.clone();
+            async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
+        };
+        let limit = match &failure {
+            Some(Failure::StallAfterHeaders) => {
+                let _ = stop.wait_for(|s| *s).await;
+                return;
+            }
+            Some(Failure::MalformedSse) => {
+                let _ = send("event: response.output_text.delta\ndata: {not json\n\n".into()).await;
+                return;
+            }
+            Some(Failure::CutAfter { deltas }) | Some(Failure::EndEarly { deltas }) => *deltas,
+            _ => usize::MAX,
+        };
+        let created = json!({"type": "response.created", "response": {"id": "resp_mock", "status": "in_progress"}});
+        if !send(sse_event(&created)).await {
+            return;
+        }
+        for delta in deltas.iter().take(limit) {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let event = json!({"type": "response.output_text.delta", "delta": delta});
+            if !send(sse_event(&event)).await {
+                return;
+            }
+        }
+        let last = match failure {
+            Some(Failure::CutAfter { .. }) => {
+                let _ = tx
+                    .send(Err(std::io::Error::other("mock provider cut the stream")))
+                    .await;
+                return;
+            }
+            Some(Failure::EndEarly { .. }) => return,
+            Some(Failure::ResponseFailed { message }) => json!({
+                "type": "response.failed",
+                "response": {"id": "resp_mock", "status": "failed", "error": {"message": message}}
+            }),
+            _ => json!({
+                "type": "response.completed",
+                "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat()}
+            }),
+        };
+        let _ = send(sse_event(&last)).await;
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default()
+}

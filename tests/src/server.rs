@@ -1,0 +1,135 @@
+//! Finds the `authbridge` binary and builds the command that runs it with a temporary home.
+//!
+//! Order: `AUTHBRIDGE_BIN`; else `<target>/debug/authbridge` where `<target>` is
+//! `CARGO_TARGET_DIR` or derived from this executable's path (test binaries live in
+//! `<target>/debug/deps/`). If it is missing, `cargo build -p authbridge-app-server --bin
+//! authbridge` runs once per process and the path is checked again.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Where the binary should be, without building it.
+pub fn expected_path() -> PathBuf {
+    if let Some(bin) = std::env::var_os("AUTHBRIDGE_BIN") {
+        return PathBuf::from(bin);
+    }
+    target_dir().join("debug").join("authbridge")
+}
+
+/// The target directory: `CARGO_TARGET_DIR`, else the ancestor of this executable that
+/// holds `debug/` (or `release/`), else `./target`.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            workspace_root().join(dir)
+        };
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors() {
+            let name = dir.file_name().and_then(|n| n.to_str());
+            if matches!(name, Some("debug") | Some("release")) {
+                if let Some(parent) = dir.parent() {
+                    return parent.to_path_buf();
+                }
+            }
+        }
+    }
+    workspace_root().join("target")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Path of the `authbridge` binary, building it once if it is missing.
+///
+/// # Panics
+/// If it is still missing after the build: the message says how to provide it.
+pub fn authbridge_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let path = expected_path();
+            if path.is_file() || std::env::var_os("AUTHBRIDGE_BIN").is_some() {
+                return path;
+            }
+            let status = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+            )
+            .args([
+                "build",
+                "-p",
+                "authbridge-app-server",
+                "--bin",
+                "authbridge",
+            ])
+            .env("CARGO_TARGET_DIR", target_dir())
+            .current_dir(workspace_root())
+            .stdout(std::process::Stdio::null())
+            .status();
+            if !matches!(status, Ok(s) if s.success()) || !path.is_file() {
+                panic!(
+                    "the authbridge binary is not at {} and building it failed ({status:?}); \
+                     run `cargo build -p authbridge-app-server` or set AUTHBRIDGE_BIN",
+                    path.display()
+                );
+            }
+            path
+        })
+        .clone()
+}
+
+/// A command running the server: `authbridge --home <home> -c k=v ...`, with a clean
+/// environment for the variables the server reads (`AUTHBRIDGE_API_KEY` removed,
+/// `AUTHBRIDGE_HOME` pointing at an unused directory inside the home, so a server that
+/// ignored `--home` would be caught, and no log filter unless the caller sets one).
+pub fn command<S: AsRef<str>>(home: &Path, overrides: &[S]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(authbridge_bin());
+    cmd.arg("--home").arg(home);
+    for o in overrides {
+        cmd.arg("-c").arg(o.as_ref());
+    }
+    cmd.env_remove("AUTHBRIDGE_API_KEY")
+        .env_remove("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE")
+        .env_remove("RUST_LOG")
+        .env("AUTHBRIDGE_HOME", home.join("unused-env-home"));
+    cmd
+}
+
+/// The usual overrides pointing the built-in `openai` provider at a mock, with a short
+/// host-refresh timeout.
+pub fn openai_overrides(mock_url: &str, refresh_timeout_ms: u64) -> Vec<String> {
+    vec![
+        format!("model_providers.openai.base_url={mock_url}"),
+        format!("model_providers.openai.chatgpt_base_url={mock_url}"),
+        format!("external_auth_refresh_timeout_ms={refresh_timeout_ms}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_dir_is_an_ancestor_of_this_test_binary_or_the_env_value() {
+        let dir = target_dir();
+        match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(env) if Path::new(&env).is_absolute() => assert_eq!(dir, PathBuf::from(env)),
+            _ => {
+                let exe = std::env::current_exe().unwrap();
+                assert!(
+                    exe.starts_with(&dir),
+                    "{} not under {}",
+                    exe.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+}

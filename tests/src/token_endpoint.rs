@@ -1,0 +1,228 @@
+//! A loopback OAuth token endpoint for managed ChatGPT refresh (contract §4.2).
+//!
+//! `POST /oauth/token` with `{client_id, grant_type:"refresh_token", refresh_token}`. In the
+//! default mode each known refresh token is accepted once and rotated: the answer carries a
+//! new `id_token`, `access_token` (minted JWTs) and `refresh_token`; a second use of the same
+//! refresh token gets 401 `refresh_token_reused`. Other modes answer a fixed error, a 500,
+//! malformed JSON, or hang.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::jwt::Jwt;
+
+/// How the endpoint answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenMode {
+    /// Rotate: accept each known refresh token once, then `refresh_token_reused`.
+    Rotate,
+    /// Answer this status with `{"error":{"code":<code>,"message":…}}`.
+    Error { status: u16, code: String },
+    /// 500 with a plain-text body.
+    ServerError,
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Never answer.
+    Hang,
+}
+
+/// A set of tokens the endpoint issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedTokens {
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+struct Inner {
+    mode: Mutex<TokenMode>,
+    account_id: String,
+    plan: String,
+    access_ttl: Mutex<Duration>,
+    unused: Mutex<HashSet<String>>,
+    used: Mutex<HashSet<String>>,
+    bodies: Mutex<Vec<Value>>,
+    issued: Mutex<Vec<IssuedTokens>>,
+    calls: AtomicUsize,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A running token endpoint. Dropping it stops the server.
+pub struct TokenEndpoint {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TokenEndpoint {
+    /// Starts in `Rotate` mode, issuing tokens for `account_id`/`plan`, accepting the given
+    /// refresh tokens once each.
+    pub async fn start<I: IntoIterator<Item = S>, S: Into<String>>(
+        account_id: &str,
+        plan: &str,
+        refresh_tokens: I,
+    ) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            mode: Mutex::new(TokenMode::Rotate),
+            account_id: account_id.to_owned(),
+            plan: plan.to_owned(),
+            access_ttl: Mutex::new(Duration::from_secs(3600)),
+            unused: Mutex::new(refresh_tokens.into_iter().map(Into::into).collect()),
+            used: Mutex::new(HashSet::new()),
+            bodies: Mutex::new(Vec::new()),
+            issued: Mutex::new(Vec::new()),
+            calls: AtomicUsize::new(0),
+            shutdown: shutdown_rx,
+        });
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let mut stop = shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+            let _ = serve.await;
+        });
+        Ok(Self {
+            inner,
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:PORT/oauth/token`.
+    pub fn url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+
+    /// Changes how later calls are answered.
+    pub fn set_mode(&self, mode: TokenMode) {
+        *lock(&self.inner.mode) = mode;
+    }
+
+    /// Lifetime of the access tokens issued from now on.
+    pub fn set_access_ttl(&self, ttl: Duration) {
+        *lock(&self.inner.access_ttl) = ttl;
+    }
+
+    /// Makes one more refresh token acceptable (once).
+    pub fn accept_refresh_token(&self, rt: &str) {
+        lock(&self.inner.unused).insert(rt.to_owned());
+    }
+
+    /// Number of calls so far.
+    pub fn calls(&self) -> usize {
+        self.inner.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every request body so far (JSON, or `Value::Null` when not JSON).
+    pub fn bodies(&self) -> Vec<Value> {
+        lock(&self.inner.bodies).clone()
+    }
+
+    /// Every token set issued so far.
+    pub fn issued(&self) -> Vec<IssuedTokens> {
+        lock(&self.inner.issued).clone()
+    }
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn respond(status: u16, content_type: &str, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn error(status: u16, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message}});
+    respond(status, "application/json", body.to_string())
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    inner.calls.fetch_add(1, Ordering::SeqCst);
+    lock(&inner.bodies).push(body.clone());
+    if parts.method != "POST" || parts.uri.path() != "/oauth/token" {
+        return error(404, "not_found", "no such route");
+    }
+    let mode = lock(&inner.mode).clone();
+    match mode {
+        TokenMode::Error { status, code } => return error(status, &code, "scripted failure"),
+        TokenMode::ServerError => return respond(500, "text/plain", "internal error".into()),
+        TokenMode::Malformed => {
+            return respond(200, "application/json", "{\"access_token\": ".into())
+        }
+        TokenMode::Hang => {
+            let mut stop = inner.shutdown.clone();
+            let _ = stop.wait_for(|s| *s).await;
+            return respond(503, "text/plain", "shutting down".into());
+        }
+        TokenMode::Rotate => {}
+    }
+    if body["grant_type"] != "refresh_token" {
+        return error(
+            400,
+            "unsupported_grant_type",
+            "grant_type must be refresh_token",
+        );
+    }
+    let Some(rt) = body["refresh_token"].as_str() else {
+        return error(400, "invalid_request", "refresh_token is required");
+    };
+    if lock(&inner.used).contains(rt) {
+        return error(401, "refresh_token_reused", "refresh token already used");
+    }
+    if !lock(&inner.unused).remove(rt) {
+        return error(401, "refresh_token_invalidated", "unknown refresh token");
+    }
+    lock(&inner.used).insert(rt.to_owned());
+    let n = lock(&inner.issued).len() + 1;
+    let ttl = *lock(&inner.access_ttl);
+    let base = Jwt::new()
+        .email("user@example.com")
+        .plan(&inner.plan)
+        .account(&inner.account_id)
+        .exp_in(ttl)
+        .claim("jti", json!(format!("issued-{n}")));
+    let issued = IssuedTokens {
+        id_token: base.clone().claim("kind", json!("id")).mint(),
+        access_token: base.mint(),
+        refresh_token: format!("rt_issued_{n}"),
+    };
+    lock(&inner.unused).insert(issued.refresh_token.clone());
+    lock(&inner.issued).push(issued.clone());
+    let answer = json!({
+        "id_token": issued.id_token,
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+    });
+    respond(200, "application/json", answer.to_string())
+}
