@@ -1,1 +1,41 @@
-//! authbridge auth core.
+//! authbridge auth core: credentials, stores, refresh and 401 recovery. Knows nothing of JSON-RPC.
+//!
+//! # Layout
+//! - [`secret`]: `Secret`, a string that never prints its value.
+//! - [`jwt`]: unsigned JWT claim decoding.
+//! - [`tokens`]: `ExternalAuthTokens`, what a host or a bearer source hands over.
+//! - [`credentials`]: `Credentials`, `ApiAuthMode`, `AccountState`.
+//! - [`error`]: `AuthError`, `RefreshError`.
+//! - [`store`]: `auth.json` (atomic 0600 writes, tolerant reads) and its lock file.
+//! - [`refresh`]: the `ExternalAuthRefresher` trait, the provider command, the token endpoint.
+//! - `single_flight`: one refresh at a time, shared by every waiter.
+//! - [`recovery`]: `UnauthorizedRecovery`, the 401 state machine.
+//! - [`manager`]: `AuthManager`, which ties them together.
+//!
+//! Precedence: external ChatGPT tokens → `env_api_key` → the store. See `docs/auth.md`.
+
+pub mod credentials;
+pub mod error;
+pub mod jwt;
+pub mod manager;
+pub mod recovery;
+pub mod refresh;
+pub mod secret;
+mod single_flight;
+pub mod store;
+pub mod tokens;
+
+pub use credentials::{AccountState, ApiAuthMode, CredentialSource, Credentials};
+pub use error::{AuthError, RefreshError};
+pub use jwt::{decode_jwt_claims, encode_unsigned_jwt, JwtClaims, JwtError};
+pub use manager::{AuthManager, AuthManagerConfig};
+pub use recovery::{
+    RecoveryMode, RecoveryOutcome, RecoveryStep, UnauthorizedRecovery, UnavailableReason,
+};
+pub use refresh::command::{CommandAuthConfig, CommandBearerSource};
+pub use refresh::external::{
+    ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason, RefresherKind,
+};
+pub use secret::{redact_secrets, Secret};
+pub use store::StoreMode;
+pub use tokens::{ChatgptMetadata, ExternalAuthTokens};

@@ -1,0 +1,91 @@
+//! Typed errors: `AuthError` (credentials unusable) and `RefreshError` (a refresh failed).
+//!
+//! Display texts are the contract's words; none of them ever contains a token.
+
+use std::path::PathBuf;
+
+/// Why credentials could not be read, stored or accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The access token of a `chatgptAuthTokens` login is not a JWT (§3.1).
+    #[error("invalid access token: {0}")]
+    InvalidAccessToken(String),
+    /// ChatGPT credentials were seeded from tokens without account metadata.
+    #[error("external auth tokens are missing ChatGPT metadata")]
+    MissingChatgptMetadata,
+    /// `forced_chatgpt_workspace_id` is set and the login names another workspace.
+    #[error("External auth must use workspace \"{forced}\", but received \"{received}\".")]
+    WorkspaceMismatch {
+        /// The configured workspace.
+        forced: String,
+        /// The account id the login carried.
+        received: String,
+    },
+    /// An API key login while external tokens are active (§3.1).
+    #[error("External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.")]
+    ExternalAuthActive,
+    /// `auth.json` exists but cannot be understood (read three times, 50 ms apart).
+    #[error("credential file {} is corrupt ({reason}); log in again to replace it", path.display())]
+    CorruptAuthFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (a parse category and position, never content).
+        reason: String,
+    },
+    /// Reading, writing, locking or deleting a credential file failed.
+    #[error("cannot access credential file {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bearer source (provider command) could not produce a token.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+}
+
+impl AuthError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AuthError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// A failed refresh. `Display` is the message verbatim (a host may show it to the user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// Retrying with the same credentials cannot help (revoked, reused, other account).
+    #[error("{0}")]
+    Permanent(String),
+    /// Might work later (network, timeout, 5xx, host error).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl RefreshError {
+    /// A transient failure with this message.
+    pub fn transient(msg: impl Into<String>) -> Self {
+        RefreshError::Transient(msg.into())
+    }
+
+    /// A permanent failure with this message.
+    pub fn permanent(msg: impl Into<String>) -> Self {
+        RefreshError::Permanent(msg.into())
+    }
+
+    /// True for `Permanent`.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, RefreshError::Permanent(_))
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            RefreshError::Permanent(m) | RefreshError::Transient(m) => m,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Logins and logout: they replace credentials at once and win over a refresh in flight.
+
+use crate::credentials::{CredentialSource, Credentials};
+use crate::error::AuthError;
+use crate::jwt::decode_jwt_claims;
+use crate::manager::{lock, write_lock, AuthManager, Shared, Stored};
+use crate::secret::Secret;
+use crate::store::file::{self, AuthFile};
+use crate::store::lock::AuthFileLock;
+use crate::store::StoreMode;
+use crate::tokens::ExternalAuthTokens;
+
+impl AuthManager {
+    /// Stores an API key (file or ephemeral). A corrupt `auth.json` is first moved aside to
+    /// `auth.json.corrupt-<unix time>`. Refused while external tokens are active.
+    pub async fn login_api_key(&self, key: Secret) -> Result<Credentials, AuthError> {
+        if self.external_tokens_active() {
+            return Err(AuthError::ExternalAuthActive);
+        }
+        let creds = Credentials::api_key(key.clone(), CredentialSource::StoredApiKey);
+        let sh = &self.shared;
+        let _guard = sh.managed_lock.lock().await;
+        let _file_lock = match sh.cfg.store {
+            StoreMode::File => Some(AuthFileLock::acquire_async(&sh.cfg.auth_dir).await?),
+            StoreMode::Ephemeral => None,
+        };
+        if sh.cfg.store == StoreMode::File {
+            if let Err(AuthError::CorruptAuthFile { .. }) = file::read(&sh.auth_path) {
+                file::move_aside(&sh.auth_path)?;
+            }
+            file::write(&sh.auth_path, &AuthFile::api_key(&key))?;
+        }
+        let mut st = write_lock(&sh.state);
+        st.stored = Stored::Loaded(Some(creds.clone()));
+        st.stamp = file::stamp(&sh.auth_path);
+        *lock(&sh.permanent) = None;
+        sh.commit(&st);
+        Ok(creds)
+    }
+
+    /// Accepts host-pushed ChatGPT tokens (§3.1): metadata required, the access token must
+    /// be a JWT, the forced workspace must match. Memory only; replaces any current ones.
+    pub async fn login_external_chatgpt(
+        &self,
+        tokens: ExternalAuthTokens,
+    ) -> Result<Credentials, AuthError> {
+        let creds = validate_external(&self.shared, &tokens)?;
+        let mut st = write_lock(&self.shared.state);
+        st.external = Some(creds.clone());
+        self.shared.commit(&st);
+        Ok(creds)
+    }
+
+    /// Clears the active credentials: external tokens if active (auth.json untouched),
+    /// else the store (deletes `auth.json`). An env API key still applies afterwards.
+    pub async fn logout(&self) -> Result<(), AuthError> {
+        let sh = &self.shared;
+        {
+            let mut st = write_lock(&sh.state);
+            if st.external.take().is_some() {
+                sh.commit(&st);
+                return Ok(());
+            }
+        }
+        let _guard = sh.managed_lock.lock().await;
+        if sh.cfg.store == StoreMode::File {
+            let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir).await?;
+            file::delete(&sh.auth_path)?;
+        }
+        let mut st = write_lock(&sh.state);
+        st.stored = Stored::Loaded(None);
+        st.stamp = None;
+        *lock(&sh.permanent) = None;
+        sh.commit(&st);
+        Ok(())
+    }
+}
+
+/// The §3.1 checks, as `AuthError`s.
+pub(crate) fn validate_external(
+    sh: &Shared,
+    tokens: &ExternalAuthTokens,
+) -> Result<Credentials, AuthError> {
+    let meta = tokens
+        .chatgpt_metadata()
+        .ok_or(AuthError::MissingChatgptMetadata)?;
+    let claims = decode_jwt_claims(tokens.access_token().expose())
+        .map_err(|e| AuthError::InvalidAccessToken(e.to_string()))?;
+    if let Some(forced) = &sh.cfg.forced_chatgpt_workspace_id {
+        if *forced != meta.account_id {
+            return Err(AuthError::WorkspaceMismatch {
+                forced: forced.clone(),
+                received: meta.account_id.clone(),
+            });
+        }
+    }
+    Ok(Credentials::external_chatgpt(
+        tokens.access_token().clone(),
+        meta.account_id.clone(),
+        meta.plan_type.clone().or(claims.plan_type),
+        claims.email,
+        claims.exp,
+    ))
+}

@@ -1,0 +1,432 @@
+//! `AuthManager`: the cached credentials, their precedence, and the hot path `auth()`.
+//!
+//! State lives in one `RwLock` that is never held across an `.await`: `auth()` and
+//! `snapshot()` take it for reading, clone an `Arc` and let go. Changes go through
+//! [`Shared::commit`], which publishes the (mode, account, plan) triple (§3.7) and wakes
+//! refresh waiters. Another process's rewrite of `auth.json` is noticed by a `stat` at
+//! most once a second (and by the reload step of 401 recovery).
+
+mod external;
+mod login;
+mod managed;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::credentials::{AccountState, CredentialSource, Credentials};
+use crate::error::{AuthError, RefreshError};
+use crate::recovery::UnauthorizedRecovery;
+use crate::refresh::external::{ExternalAuthRefresher, RefreshReason, RefresherKind};
+use crate::refresh::token_endpoint::TokenEndpoint;
+use crate::secret::Secret;
+use crate::single_flight::SingleFlight;
+use crate::store::file::{self, FileStamp};
+use crate::store::StoreMode;
+
+/// Everything the manager needs to know; the app-server fills it from `config.toml`.
+#[derive(Clone, Debug)]
+pub struct AuthManagerConfig {
+    /// Where `auth.json` lives.
+    pub auth_dir: PathBuf,
+    /// `cli_auth_credentials_store`.
+    pub store: StoreMode,
+    /// `AUTHBRIDGE_API_KEY`, read by the caller.
+    pub env_api_key: Option<Secret>,
+    /// `forced_chatgpt_workspace_id`.
+    pub forced_chatgpt_workspace_id: Option<String>,
+    /// `chatgpt_token_url` (or its environment override).
+    pub token_url: String,
+    /// `chatgpt_client_id`.
+    pub client_id: String,
+    /// `chatgpt_token_timeout_ms`.
+    pub token_timeout: Duration,
+    /// `external_auth_refresh_timeout_ms`.
+    pub external_refresh_timeout: Duration,
+}
+
+impl AuthManagerConfig {
+    /// The contract's defaults with this `auth_dir`.
+    pub fn new(auth_dir: impl Into<PathBuf>) -> Self {
+        AuthManagerConfig {
+            auth_dir: auth_dir.into(),
+            store: StoreMode::File,
+            env_api_key: None,
+            forced_chatgpt_workspace_id: None,
+            token_url: "https://auth.openai.com/oauth/token".into(),
+            client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
+            token_timeout: Duration::from_secs(30),
+            external_refresh_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+enum Stored {
+    Loaded(Option<Credentials>),
+    Corrupt(String),
+}
+
+struct State {
+    external: Option<Credentials>,
+    env: Option<Credentials>,
+    stored: Stored,
+    stamp: Option<FileStamp>,
+}
+
+/// What a manager and the bearer managers derived from it share.
+pub(crate) struct Shared {
+    cfg: AuthManagerConfig,
+    auth_path: PathBuf,
+    state: RwLock<State>,
+    account_tx: watch::Sender<AccountState>,
+    generation_tx: watch::Sender<u64>,
+    managed_lock: tokio::sync::Mutex<()>,
+    chatgpt_flight: SingleFlight,
+    permanent: Mutex<Option<(Credentials, RefreshError)>>,
+    managed_backoff: Mutex<Option<(Credentials, i64)>>,
+    proactive_ahead_ms: AtomicU64,
+    proactive_tried: Mutex<Option<Secret>>,
+    next_stat_ms: AtomicI64,
+    endpoint: TokenEndpoint,
+}
+
+/// Per-manager parts: a derived bearer manager has its own refresher and token.
+#[derive(Default)]
+struct Local {
+    refresher: RwLock<Option<Arc<dyn ExternalAuthRefresher>>>,
+    bearer: RwLock<Option<Credentials>>,
+    bearer_flight: SingleFlight,
+}
+
+/// The credential manager. See the crate docs for the modes and precedence.
+pub struct AuthManager {
+    shared: Arc<Shared>,
+    local: Arc<Local>,
+}
+
+const PROACTIVE_OFF: u64 = u64::MAX;
+const MANAGED_AHEAD_MS: i64 = 5 * 60 * 1000;
+const MANAGED_MAX_AGE_MS: i64 = 8 * 24 * 3600 * 1000;
+const MANAGED_BACKOFF_MS: i64 = 30_000;
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AuthManager {
+    /// A manager. Never fails: a corrupt `auth.json` surfaces when credentials are used.
+    pub fn new(cfg: AuthManagerConfig) -> Arc<AuthManager> {
+        let auth_path = file::auth_path(&cfg.auth_dir);
+        let env = cfg
+            .env_api_key
+            .clone()
+            .map(|k| Credentials::api_key(k, CredentialSource::EnvApiKey));
+        let mut state = State {
+            external: None,
+            env,
+            stored: Stored::Loaded(None),
+            stamp: None,
+        };
+        if cfg.store == StoreMode::File {
+            load_file(&auth_path, &mut state);
+        }
+        let initial = base_state(&state);
+        let endpoint = TokenEndpoint::new(
+            cfg.token_url.clone(),
+            cfg.client_id.clone(),
+            cfg.token_timeout,
+        );
+        let shared = Shared {
+            cfg,
+            auth_path,
+            state: RwLock::new(state),
+            account_tx: watch::channel(initial).0,
+            generation_tx: watch::channel(0).0,
+            managed_lock: tokio::sync::Mutex::new(()),
+            chatgpt_flight: SingleFlight::default(),
+            permanent: Mutex::new(None),
+            managed_backoff: Mutex::new(None),
+            proactive_ahead_ms: AtomicU64::new(PROACTIVE_OFF),
+            proactive_tried: Mutex::new(None),
+            next_stat_ms: AtomicI64::new(now_ms() + 1000),
+            endpoint,
+        };
+        Arc::new(AuthManager {
+            shared: Arc::new(shared),
+            local: Arc::new(Local::default()),
+        })
+    }
+
+    /// The credentials for a provider request. Resolves a bearer source first; runs a
+    /// proactive managed refresh (exp within 5 min or 8 days old) and, when enabled, a
+    /// proactive external refresh; a failed proactive refresh returns the current ones.
+    pub async fn auth(&self) -> Result<Option<Credentials>, AuthError> {
+        if let Some(r) = self.bearer_refresher() {
+            return self.bearer_auth(r).await.map(Some);
+        }
+        let now = now_ms();
+        let Some(creds) = self.shared.current(now)? else {
+            return Ok(None);
+        };
+        match creds.source() {
+            CredentialSource::ManagedChatgpt if self.shared.managed_due(&creds, now) => {
+                if let Err(e) = self.shared.refresh_managed_from(&creds).await {
+                    tracing::debug!(error = %e, "proactive managed refresh failed");
+                    if !e.is_permanent() {
+                        *lock(&self.shared.managed_backoff) =
+                            Some((creds.clone(), now + MANAGED_BACKOFF_MS));
+                    }
+                }
+                self.shared.current(now_ms())
+            }
+            CredentialSource::ExternalChatgpt if self.external_due(&creds, now) => {
+                if let Err(e) = self
+                    .refresh_external(&creds, RefreshReason::ExpiringSoon)
+                    .await
+                {
+                    tracing::debug!(error = %e, "proactive external refresh failed");
+                }
+                self.shared.current(now_ms())
+            }
+            _ => Ok(Some(creds)),
+        }
+    }
+
+    /// The current credentials: no refresh, never waits on one.
+    pub fn snapshot(&self) -> Result<Option<Credentials>, AuthError> {
+        if self.bearer_refresher().is_some() {
+            return Ok(read_lock(&self.local.bearer).clone());
+        }
+        self.shared.current(now_ms())
+    }
+
+    /// True while host-pushed ChatGPT tokens are in use.
+    pub fn external_tokens_active(&self) -> bool {
+        read_lock(&self.shared.state).external.is_some()
+    }
+
+    /// True when a permanent refresh failure is recorded for exactly these credentials.
+    pub fn has_permanent_failure(&self, creds: &Credentials) -> bool {
+        self.shared.permanent_for(creds).is_some()
+    }
+
+    /// Registers the refresher (one at a time). A `Bearer` one makes this manager return
+    /// the source's token as API-key-style credentials.
+    pub fn set_external_refresher(&self, r: Arc<dyn ExternalAuthRefresher>) {
+        *write_lock(&self.local.refresher) = Some(r);
+    }
+
+    /// Removes the refresher.
+    pub fn clear_external_refresher(&self) {
+        *write_lock(&self.local.refresher) = None;
+        *write_lock(&self.local.bearer) = None;
+    }
+
+    /// §3.6: refresh external tokens whose `exp` is within `ahead`; `None` = off.
+    pub fn set_proactive_external_refresh(&self, ahead: Option<Duration>) {
+        let ms = ahead.map_or(PROACTIVE_OFF, |d| {
+            d.as_millis().min(u64::MAX as u128 - 1) as u64
+        });
+        self.shared.proactive_ahead_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// A manager for one provider: shares this one's state, workspace and locks, but its
+    /// `auth()` returns `r`'s bearer token as API-key-style credentials.
+    pub fn with_external_bearer_refresher(
+        self: &Arc<Self>,
+        r: Arc<dyn ExternalAuthRefresher>,
+    ) -> Arc<AuthManager> {
+        let local = Local::default();
+        *write_lock(&local.refresher) = Some(r);
+        Arc::new(AuthManager {
+            shared: self.shared.clone(),
+            local: Arc::new(local),
+        })
+    }
+
+    /// The 401 recovery sequence for `rejected` (§4.3).
+    pub fn unauthorized_recovery(self: &Arc<Self>, rejected: &Credentials) -> UnauthorizedRecovery {
+        UnauthorizedRecovery::new(self.clone(), rejected.clone())
+    }
+
+    /// Changes of (mode, account id, plan) of the account credentials (§3.7).
+    pub fn subscribe(&self) -> watch::Receiver<AccountState> {
+        self.shared.account_tx.subscribe()
+    }
+
+    pub(crate) fn refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
+        read_lock(&self.local.refresher).clone()
+    }
+
+    pub(crate) fn bearer_refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
+        self.refresher()
+            .filter(|r| r.kind() == RefresherKind::Bearer)
+    }
+
+    pub(crate) fn chatgpt_refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
+        self.refresher()
+            .filter(|r| r.kind() == RefresherKind::Chatgpt)
+    }
+
+    fn external_due(&self, creds: &Credentials, now: i64) -> bool {
+        let ahead = self.shared.proactive_ahead_ms.load(Ordering::Relaxed);
+        if ahead == PROACTIVE_OFF || self.chatgpt_refresher().is_none() {
+            return false;
+        }
+        let Some(exp) = creds.expires_at() else {
+            return false;
+        };
+        if exp.saturating_mul(1000).saturating_sub(now) > ahead as i64 {
+            return false;
+        }
+        let mut tried = lock(&self.shared.proactive_tried);
+        if tried.as_ref() == Some(creds.bearer_token()) {
+            return false;
+        }
+        *tried = Some(creds.bearer_token().clone());
+        true
+    }
+}
+
+impl Shared {
+    /// The effective account credentials: external → env key → store.
+    fn current(&self, now: i64) -> Result<Option<Credentials>, AuthError> {
+        {
+            let st = read_lock(&self.state);
+            if let Some(c) = st.external.as_ref().or(st.env.as_ref()) {
+                return Ok(Some(c.clone()));
+            }
+            if self.cfg.store == StoreMode::Ephemeral
+                || now < self.next_stat_ms.load(Ordering::Relaxed)
+            {
+                return stored_result(&st.stored, &self.auth_path);
+            }
+        }
+        self.next_stat_ms.store(now + 1000, Ordering::Relaxed);
+        self.reload_if_changed();
+        stored_result(&read_lock(&self.state).stored, &self.auth_path)
+    }
+
+    /// Re-reads `auth.json` if its `stat` changed. Returns true if the credentials changed.
+    pub(crate) fn reload_if_changed(&self) -> bool {
+        if self.cfg.store != StoreMode::File {
+            return false;
+        }
+        let now_stamp = file::stamp(&self.auth_path);
+        if read_lock(&self.state).stamp == now_stamp {
+            return false;
+        }
+        let mut st = write_lock(&self.state);
+        let before = stored_creds(&st.stored);
+        load_file(&self.auth_path, &mut st);
+        let after = stored_creds(&st.stored);
+        let changed = match (&before, &after) {
+            (Some(a), Some(b)) => !a.same_tokens(b),
+            (None, None) => false,
+            _ => true,
+        };
+        self.commit(&st);
+        changed
+    }
+
+    /// Publishes the account triple and wakes waiters after a change to `st`.
+    fn commit(&self, st: &State) {
+        let now = base_state(st);
+        self.account_tx.send_if_modified(|cur| {
+            if *cur != now {
+                *cur = now;
+                true
+            } else {
+                false
+            }
+        });
+        self.generation_tx.send_modify(|g| *g += 1);
+    }
+
+    fn permanent_for(&self, creds: &Credentials) -> Option<RefreshError> {
+        match &*lock(&self.permanent) {
+            Some((c, e)) if c.same_tokens(creds) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn managed_due(&self, creds: &Credentials, now: i64) -> bool {
+        let exp_soon = creds
+            .expires_at()
+            .is_some_and(|exp| exp.saturating_mul(1000) - now <= MANAGED_AHEAD_MS);
+        let old = creds
+            .managed_tokens()
+            .and_then(|m| m.last_refresh)
+            .is_none_or(|t| now - t.timestamp_millis() > MANAGED_MAX_AGE_MS);
+        if !(exp_soon || old) || self.permanent_for(creds).is_some() {
+            return false;
+        }
+        !matches!(&*lock(&self.managed_backoff), Some((c, until)) if c.same_tokens(creds) && now < *until)
+    }
+}
+
+fn stored_creds(stored: &Stored) -> Option<Credentials> {
+    match stored {
+        Stored::Loaded(c) => c.clone(),
+        Stored::Corrupt(_) => None,
+    }
+}
+
+fn stored_result(
+    stored: &Stored,
+    path: &std::path::Path,
+) -> Result<Option<Credentials>, AuthError> {
+    match stored {
+        Stored::Loaded(c) => Ok(c.clone()),
+        Stored::Corrupt(reason) => Err(AuthError::CorruptAuthFile {
+            path: path.to_path_buf(),
+            reason: reason.clone(),
+        }),
+    }
+}
+
+/// Reads `auth.json` into `st.stored` (an I/O error keeps what was there).
+fn load_file(path: &std::path::Path, st: &mut State) {
+    let stamp = file::stamp(path);
+    match file::read(path) {
+        Ok(f) => st.stored = Stored::Loaded(f.and_then(|f| f.credentials())),
+        Err(AuthError::CorruptAuthFile { reason, .. }) => st.stored = Stored::Corrupt(reason),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read auth.json");
+            return;
+        }
+    }
+    st.stamp = stamp;
+}
+
+fn base_state(st: &State) -> AccountState {
+    st.external
+        .as_ref()
+        .or(st.env.as_ref())
+        .cloned()
+        .or_else(|| stored_creds(&st.stored))
+        .map(|c| c.account_state())
+        .unwrap_or_default()
+}
+
+impl AuthManager {
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}

@@ -1,0 +1,218 @@
+//! `auth.json`: the Codex layout, tolerant reads and atomic 0600 writes.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::{CredentialSource, Credentials, ManagedTokens};
+use crate::error::AuthError;
+use crate::secret::Secret;
+
+/// The file's JSON. Unknown members are kept so a rewrite does not drop Codex's fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AuthFile {
+    /// `apikey` or `chatgpt`; older files omit it.
+    #[serde(default)]
+    pub auth_mode: Option<String>,
+    /// The API key.
+    #[serde(rename = "OPENAI_API_KEY", default)]
+    pub openai_api_key: Option<String>,
+    /// Managed ChatGPT tokens.
+    #[serde(default)]
+    pub tokens: Option<TokenData>,
+    /// When the tokens were last refreshed.
+    #[serde(default)]
+    pub last_refresh: Option<DateTime<Utc>>,
+    /// Members we do not know.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `tokens` in `auth.json`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TokenData {
+    /// The id token (a JWT).
+    pub id_token: String,
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The account id.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// Members we do not know.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AuthFile {
+    /// The API-key layout of §3.1.
+    pub fn api_key(key: &Secret) -> Self {
+        AuthFile {
+            auth_mode: Some("apikey".into()),
+            openai_api_key: Some(key.expose().to_owned()),
+            ..AuthFile::default()
+        }
+    }
+
+    /// The credentials this file holds, if any.
+    pub fn credentials(&self) -> Option<Credentials> {
+        let key = || {
+            self.openai_api_key
+                .as_ref()
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    Credentials::api_key(Secret::new(k.clone()), CredentialSource::StoredApiKey)
+                })
+        };
+        let tokens = || {
+            self.tokens.as_ref().map(|t| {
+                Credentials::managed(
+                    Secret::new(t.access_token.clone()),
+                    ManagedTokens {
+                        id_token: Secret::new(t.id_token.clone()),
+                        refresh_token: Secret::new(t.refresh_token.clone()),
+                        last_refresh: self.last_refresh,
+                    },
+                    t.account_id.clone(),
+                )
+            })
+        };
+        match self.auth_mode.as_deref() {
+            Some("apikey") => key(),
+            Some("chatgpt") => tokens(),
+            _ => tokens().or_else(key),
+        }
+    }
+}
+
+/// `<dir>/auth.json`.
+pub fn auth_path(dir: &Path) -> PathBuf {
+    dir.join("auth.json")
+}
+
+/// Creates `dir` (and parents) with mode 0700 if missing.
+pub fn ensure_dir(dir: &Path) -> Result<(), AuthError> {
+    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(AuthError::io(dir, e)),
+    }
+}
+
+/// What identifies one version of the file cheaply (for change detection by `stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+/// `stat` of the file: `None` when it does not exist.
+pub fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = fs::metadata(path).ok()?;
+    Some(FileStamp {
+        ino: m.ino(),
+        len: m.len(),
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+    })
+}
+
+/// Reads and parses the file: `Ok(None)` when absent. A file that does not parse is read
+/// again twice, 50 ms apart (a writer rewriting it in place), before it is called corrupt.
+pub fn read(path: &Path) -> Result<Option<AuthFile>, AuthError> {
+    let mut last_reason = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AuthError::io(path, e)),
+        };
+        match serde_json::from_slice::<AuthFile>(&bytes) {
+            Ok(file) => return Ok(Some(file)),
+            // The category and position only: serde's message may quote the content.
+            Err(e) => {
+                last_reason = format!(
+                    "{} error at line {} column {}",
+                    match e.classify() {
+                        serde_json::error::Category::Io => "I/O",
+                        serde_json::error::Category::Syntax => "syntax",
+                        serde_json::error::Category::Data => "data",
+                        serde_json::error::Category::Eof => "unexpected end of file",
+                    },
+                    e.line(),
+                    e.column()
+                )
+            }
+        }
+    }
+    tracing::warn!(path = %path.display(), reason = %last_reason, "auth.json is corrupt");
+    Err(AuthError::CorruptAuthFile {
+        path: path.to_path_buf(),
+        reason: last_reason,
+    })
+}
+
+/// Replaces the file atomically: a 0600 temporary file in the same directory, fsync,
+/// rename over the old one, fsync of the directory. The directory is created 0700.
+pub fn write(path: &Path, file: &AuthFile) -> Result<(), AuthError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_dir(dir)?;
+    let json = serde_json::to_vec_pretty(file)
+        .map_err(|e| AuthError::io(path, std::io::Error::other(e.to_string())))?;
+    let tmp = dir.join(format!(
+        ".auth.json.tmp-{}-{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(AuthError::io(path, e));
+    }
+    Ok(())
+}
+
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Deletes the file; absent is fine.
+pub fn delete(path: &Path) -> Result<(), AuthError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(AuthError::io(path, e)),
+    }
+}
+
+/// Renames a corrupt file to `auth.json.corrupt-<unix time>` so nothing is lost.
+pub fn move_aside(path: &Path) -> Result<PathBuf, AuthError> {
+    let name = format!(
+        "{}.corrupt-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("auth.json"),
+        Utc::now().timestamp()
+    );
+    let dest = path.with_file_name(name);
+    fs::rename(path, &dest).map_err(|e| AuthError::io(path, e))?;
+    tracing::warn!(from = %path.display(), to = %dest.display(), "moved corrupt auth.json aside");
+    Ok(dest)
+}
