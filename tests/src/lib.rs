@@ -7,6 +7,7 @@
 //!   records every request.
 //! - [`token_endpoint`]: a loopback OAuth refresh endpoint for managed `auth.json` refresh.
 //! - [`server`]: find (or build once) the `authbridge` binary and the command that runs it.
+//! - [`session`]: a temporary home + mock + server + host, and login/turn helpers.
 //! - [`host`]: the host simulator — the real binary over real pipes, requests with
 //!   deadlines, notifications, refresh answers by [`refresh_policy`], a transcript.
 //! - [`wire`]: host-side framing (NDJSON or `Content-Length`).
@@ -18,6 +19,7 @@ pub mod jwt;
 pub mod mock_provider;
 pub mod refresh_policy;
 pub mod server;
+pub mod session;
 pub mod sys;
 pub mod token_endpoint;
 pub mod transcript;
@@ -27,5 +29,6 @@ pub use host::{Host, HostError, HostOptions, StderrMode};
 pub use jwt::Jwt;
 pub use mock_provider::{Failure, MockOptions, MockProvider, RecordedRequest};
 pub use refresh_policy::{RefreshPolicy, RefreshReply, RefreshRequest};
+pub use session::{Session, SessionBuilder};
 pub use token_endpoint::{TokenEndpoint, TokenMode};
 pub use wire::Framing;

@@ -49,6 +49,7 @@ struct Inner {
     account_id: String,
     plan: String,
     access_ttl: Mutex<Duration>,
+    scripted_access: Mutex<std::collections::VecDeque<String>>,
     unused: Mutex<HashSet<String>>,
     used: Mutex<HashSet<String>>,
     bodies: Mutex<Vec<Value>>,
@@ -81,6 +82,7 @@ impl TokenEndpoint {
             account_id: account_id.to_owned(),
             plan: plan.to_owned(),
             access_ttl: Mutex::new(Duration::from_secs(3600)),
+            scripted_access: Mutex::new(std::collections::VecDeque::new()),
             unused: Mutex::new(refresh_tokens.into_iter().map(Into::into).collect()),
             used: Mutex::new(HashSet::new()),
             bodies: Mutex::new(Vec::new()),
@@ -117,6 +119,12 @@ impl TokenEndpoint {
     /// Lifetime of the access tokens issued from now on.
     pub fn set_access_ttl(&self, ttl: Duration) {
         *lock(&self.inner.access_ttl) = ttl;
+    }
+
+    /// The access tokens the next successful refreshes issue, in order (then minted ones).
+    /// Lets a test tell the mock provider in advance which token will be valid.
+    pub fn issue_access_tokens<I: IntoIterator<Item = S>, S: Into<String>>(&self, tokens: I) {
+        lock(&self.inner.scripted_access).extend(tokens.into_iter().map(Into::into));
     }
 
     /// Makes one more refresh token acceptable (once).
@@ -214,7 +222,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .claim("jti", json!(format!("issued-{n}")));
     let issued = IssuedTokens {
         id_token: base.clone().claim("kind", json!("id")).mint(),
-        access_token: base.mint(),
+        access_token: lock(&inner.scripted_access).pop_front().unwrap_or_else(|| base.mint()),
         refresh_token: format!("rt_issued_{n}"),
     };
     lock(&inner.unused).insert(issued.refresh_token.clone());

@@ -1,0 +1,201 @@
+//! One end-to-end session: a temporary home, a mock provider, and the real server driven by
+//! the host simulator, plus the few calls every test makes (login, a whole turn).
+
+use std::path::Path;
+use std::time::Duration;
+
+use authbridge_protocol::ErrorObject;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::host::{Host, HostOptions};
+use crate::mock_provider::{MockOptions, MockProvider};
+use crate::server;
+
+/// Deadline for a whole turn.
+pub const TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct SessionBuilder {
+    pub mock: MockOptions,
+    pub host: HostOptions,
+    /// Extra `-c key=value` overrides, after the ones pointing `openai` at the mock.
+    /// `{mock_url}` in them is replaced by the mock's base URL.
+    pub overrides: Vec<String>,
+    /// Extra environment variables for the server.
+    pub env: Vec<(String, String)>,
+    /// `external_auth_refresh_timeout_ms`.
+    pub refresh_timeout_ms: u64,
+    /// Send `initialize` (with these capabilities) before returning; `None`: do not.
+    pub initialize: Option<Value>,
+}
+
+impl Default for SessionBuilder {
+    fn default() -> Self {
+        Self {
+            mock: MockOptions::default(),
+            host: HostOptions::default(),
+            overrides: Vec::new(),
+            env: Vec::new(),
+            refresh_timeout_ms: 500,
+            initialize: Some(json!({})),
+        }
+    }
+}
+
+impl SessionBuilder {
+    /// Adds a `-c key=value` override.
+    pub fn config(mut self, key_value: &str) -> Self {
+        self.overrides.push(key_value.to_owned());
+        self
+    }
+
+    /// Adds an environment variable for the server.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts everything.
+    ///
+    /// # Panics
+    /// If the mock, the home or the process cannot be started, or `initialize` fails.
+    pub async fn start(self) -> Session {
+        let home = tempfile::tempdir().expect("temporary home");
+        let mock = MockProvider::start(self.mock).await.expect("mock provider");
+        let mut overrides = server::openai_overrides(&mock.url(), self.refresh_timeout_ms);
+        overrides.extend(
+            self.overrides
+                .iter()
+                .map(|o| o.replace("{mock_url}", &mock.url())),
+        );
+        let mut cmd = server::command(home.path(), &overrides);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let host = Host::spawn(cmd, self.host).expect("spawn authbridge");
+        if let Some(capabilities) = self.initialize {
+            host.initialize(capabilities).await.expect("initialize");
+        }
+        Session { home, mock, host }
+    }
+}
+
+/// A running session. Dropping it kills the server and stops the mock.
+pub struct Session {
+    pub home: TempDir,
+    pub mock: MockProvider,
+    pub host: Host,
+}
+
+impl Session {
+    /// The default session, initialized.
+    pub async fn start() -> Self {
+        SessionBuilder::default().start().await
+    }
+
+    /// The temporary home.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Logs in with external ChatGPT tokens; the login result or its error.
+    pub async fn login_external(
+        &self,
+        access_token: &str,
+        account_id: &str,
+        plan: Option<&str>,
+    ) -> Result<Value, ErrorObject> {
+        login_external(&self.host, access_token, account_id, plan).await
+    }
+
+    /// Runs one turn to its end; the `turn/completed` params.
+    pub async fn turn(&self, input: &str) -> Value {
+        run_turn(&self.host, input).await
+    }
+}
+
+/// `account/login/start` with `chatgptAuthTokens`.
+pub async fn login_external(
+    host: &Host,
+    access_token: &str,
+    account_id: &str,
+    plan: Option<&str>,
+) -> Result<Value, ErrorObject> {
+    let mut params = json!({"type": "chatgptAuthTokens", "accessToken": access_token, "chatgptAccountId": account_id});
+    if let Some(plan) = plan {
+        params["chatgptPlanType"] = json!(plan);
+    }
+    host.request("account/login/start", params).await
+}
+
+/// Starts a turn; its `turnId`.
+///
+/// # Panics
+/// If `turn/start` fails or answers without a `turnId`.
+pub async fn start_turn(host: &Host, input: &str) -> String {
+    let result = host
+        .request("turn/start", json!({"input": input}))
+        .await
+        .unwrap_or_else(|e| panic!("turn/start failed: {e:?}"));
+    result["turnId"].as_str().expect("turnId").to_owned()
+}
+
+/// Waits for the `turn/completed` of this turn; its params.
+///
+/// # Panics
+/// If it does not come within [`TURN_TIMEOUT`] (the message carries the transcript).
+pub async fn wait_turn(host: &Host, turn_id: &str) -> Value {
+    let done = host
+        .wait_message(
+            |m| m["method"] == "turn/completed" && m["params"]["turnId"] == turn_id,
+            TURN_TIMEOUT,
+        )
+        .await;
+    match done {
+        Some(m) => m["params"].clone(),
+        None => panic!(
+            "turn {turn_id} did not complete within {TURN_TIMEOUT:?}\n--- transcript ---\n{}\n--- stderr ---\n{}",
+            host.transcript(),
+            host.stderr_text()
+        ),
+    }
+}
+
+/// Starts a turn and waits for its end; the `turn/completed` params.
+pub async fn run_turn(host: &Host, input: &str) -> Value {
+    let id = start_turn(host, input).await;
+    wait_turn(host, &id).await
+}
+
+/// The deltas the host received for a turn, joined.
+pub fn streamed_text(host: &Host, turn_id: &str) -> String {
+    host.notifications()
+        .iter()
+        .filter(|m| m["method"] == "turn/delta" && m["params"]["turnId"] == turn_id)
+        .filter_map(|m| m["params"]["delta"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every file under `dir` whose bytes contain `needle` (recursively).
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,461 @@
+//! End to end, credentials other than the host's: a provider bearer command (contract §5),
+//! managed `auth.json` refresh against a loopback token endpoint (§4.2, §4.3), and how
+//! provider failures reach the turn (§6.2).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use authbridge_tests::jwt::now_unix;
+use authbridge_tests::session::{start_turn, wait_turn};
+use authbridge_tests::{
+    Failure, Jwt, MockOptions, Session, SessionBuilder, TokenEndpoint, TokenMode,
+};
+use serde_json::{json, Value};
+
+/// Writes an executable shell script.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A token command that prints `corp-token-<n>` (with whitespace around it) and counts its
+/// runs in `<dir>/runs`.
+fn counting_token_command(dir: &Path) -> PathBuf {
+    let runs = dir.join("runs");
+    script(
+        dir,
+        "print-token.sh",
+        &format!(
+            "n=$(( $(cat '{runs}' 2>/dev/null || echo 0) + 1 ))\necho $n > '{runs}'\necho \"  corp-token-$n  \"",
+            runs = runs.display()
+        ),
+    )
+}
+
+fn runs(dir: &Path) -> u32 {
+    std::fs::read_to_string(dir.join("runs"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// A session whose active provider is `corp` at the mock, authenticated by `command`.
+async fn corp_session(valid: &[&str], command: &Path) -> Session {
+    SessionBuilder {
+        mock: MockOptions::with_tokens(valid.iter().map(|s| s.to_string())),
+        ..SessionBuilder::default()
+    }
+    .config("model_provider=corp")
+    .config("model_providers.corp.name=Corp")
+    .config("model_providers.corp.base_url={mock_url}")
+    .config(&format!(
+        "model_providers.corp.auth.command=\"{}\"",
+        command.display()
+    ))
+    .start()
+    .await
+}
+
+fn failure_message(done: &Value) -> String {
+    assert_eq!(done["status"], "failed", "{done}");
+    done["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_bearer_command_token_is_cached_across_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = counting_token_command(dir.path());
+    let s = corp_session(&["corp-token-1"], &cmd).await;
+    assert_eq!(s.turn("one").await["status"], "completed");
+    assert_eq!(s.turn("two").await["status"], "completed");
+    assert_eq!(runs(dir.path()), 1);
+    let seen: Vec<(Option<String>, Option<String>)> = s
+        .mock
+        .requests()
+        .into_iter()
+        .map(|r| (r.authorization, r.account_id))
+        .collect();
+    let expected = (Some("Bearer corp-token-1".to_owned()), None);
+    assert_eq!(seen, vec![expected.clone(), expected]);
+}
+
+#[tokio::test]
+async fn a_401_re_runs_the_bearer_command_once_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = counting_token_command(dir.path());
+    let s = corp_session(&["corp-token-2"], &cmd).await;
+    let done = s.turn("hi").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(runs(dir.path()), 2);
+    assert_eq!(
+        s.mock.authorizations(),
+        vec![
+            Some("Bearer corp-token-1".to_owned()),
+            Some("Bearer corp-token-2".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_second_401_after_the_re_run_fails_the_turn_without_a_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = counting_token_command(dir.path());
+    let s = corp_session(&[], &cmd).await;
+    let message = failure_message(&s.turn("hi").await);
+    assert!(
+        message.contains("Your authentication token is not valid."),
+        "{message}"
+    );
+    assert_eq!(runs(dir.path()), 2);
+    assert_eq!(s.mock.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_bearer_command_fails_the_turn_with_its_stderr_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = script(
+        dir.path(),
+        "fail.sh",
+        "echo 'VPN is not connected' >&2\nexit 3",
+    );
+    let s = corp_session(&[], &cmd).await;
+    let message = failure_message(&s.turn("hi").await);
+    let expected = format!(
+        "provider auth command `{}` exited with status 3: VPN is not connected",
+        cmd.display()
+    );
+    assert!(
+        message.contains(&expected),
+        "{message}\nexpected: {expected}"
+    );
+    assert_eq!(s.mock.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_bearer_command_that_prints_nothing_fails_the_turn_as_an_empty_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = script(dir.path(), "empty.sh", "echo '   '");
+    let s = corp_session(&[], &cmd).await;
+    let message = failure_message(&s.turn("hi").await);
+    assert!(message.contains("produced an empty token"), "{message}");
+    assert_eq!(s.mock.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_custom_provider_never_receives_the_account_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = counting_token_command(dir.path());
+    let s = corp_session(&["corp-token-1"], &cmd).await;
+    let chatgpt = Jwt::new()
+        .account("org-1")
+        .exp_in(Duration::from_secs(3600))
+        .mint();
+    s.login_external(&chatgpt, "org-1", None).await.unwrap();
+    assert_eq!(s.turn("hi").await["status"], "completed");
+    let r = &s.mock.requests()[0];
+    assert_eq!(
+        (r.authorization.as_deref(), r.account_id.as_deref()),
+        (Some("Bearer corp-token-1"), None)
+    );
+}
+
+// ---- managed auth.json ----
+
+const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+fn managed_auth_json(home: &Path, access_token: &str, refresh_token: &str) {
+    let id_token = Jwt::new()
+        .email("user@example.com")
+        .account("org-1")
+        .plan("plus")
+        .mint();
+    let auth = json!({
+        "auth_mode": "chatgpt",
+        "OPENAI_API_KEY": null,
+        "tokens": {"id_token": id_token, "access_token": access_token, "refresh_token": refresh_token, "account_id": "org-1"},
+        "last_refresh": chrono_now()
+    });
+    let path = home.join("auth.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&auth).unwrap()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Now as RFC 3339 UTC (seconds precision), without a date crate.
+fn chrono_now() -> String {
+    let secs = now_unix();
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm, public domain description).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A session with a managed auth.json written before the server starts.
+async fn managed_session(valid: &[&str], access_token: &str, endpoint: &TokenEndpoint) -> Session {
+    let home = tempfile::tempdir().unwrap();
+    managed_auth_json(home.path(), access_token, "rt_1");
+    let mock = authbridge_tests::MockProvider::start(MockOptions::with_tokens(
+        valid.iter().map(|s| s.to_string()),
+    ))
+    .await
+    .unwrap();
+    let overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
+    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+    cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
+    let host = authbridge_tests::Host::spawn(cmd, Default::default()).unwrap();
+    host.initialize(json!({})).await.unwrap();
+    Session { home, mock, host }
+}
+
+fn stored(home: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_managed_token_expiring_within_five_minutes_is_refreshed_before_the_request() {
+    let soon = Jwt::new()
+        .account("org-1")
+        .plan("plus")
+        .exp_in(Duration::from_secs(60))
+        .mint();
+    let fresh = Jwt::new()
+        .account("org-1")
+        .plan("plus")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", json!("fresh"))
+        .mint();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
+    endpoint.issue_access_tokens([fresh.clone()]);
+    let s = managed_session(&[&soon, &fresh], &soon, &endpoint).await;
+    assert_eq!(s.turn("hi").await["status"], "completed");
+    assert_eq!(
+        endpoint.bodies(),
+        vec![
+            json!({"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_token": "rt_1"})
+        ]
+    );
+    assert_eq!(
+        s.mock.authorizations(),
+        vec![Some(format!("Bearer {fresh}"))]
+    );
+    assert_eq!(s.mock.requests()[0].account_id.as_deref(), Some("org-1"));
+    let tokens = &stored(s.home())["tokens"];
+    assert_eq!(
+        (
+            tokens["access_token"].clone(),
+            tokens["refresh_token"].clone(),
+            tokens["account_id"].clone()
+        ),
+        (json!(fresh), json!("rt_issued_1"), json!("org-1"))
+    );
+}
+
+#[tokio::test]
+async fn a_managed_401_reloads_then_refreshes_then_retries() {
+    let stale = Jwt::new()
+        .account("org-1")
+        .plan("plus")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", json!("stale"))
+        .mint();
+    let fresh = Jwt::new()
+        .account("org-1")
+        .plan("plus")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", json!("fresh"))
+        .mint();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
+    endpoint.issue_access_tokens([fresh.clone()]);
+    let s = managed_session(&[&fresh], &stale, &endpoint).await;
+    let done = s.turn("hi").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(endpoint.calls(), 1);
+    assert_eq!(
+        s.mock.authorizations(),
+        vec![
+            Some(format!("Bearer {stale}")),
+            Some(format!("Bearer {fresh}"))
+        ]
+    );
+    assert_eq!(stored(s.home())["tokens"]["access_token"], json!(fresh));
+}
+
+#[tokio::test]
+async fn a_managed_401_adopts_tokens_another_process_wrote_without_calling_the_endpoint() {
+    let stale = Jwt::new()
+        .account("org-1")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", json!("stale"))
+        .mint();
+    let theirs = Jwt::new()
+        .account("org-1")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", json!("theirs"))
+        .mint();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
+    let s = managed_session(&[&theirs], &stale, &endpoint).await;
+    s.host.request("account/read", json!({})).await.unwrap();
+    managed_auth_json(s.home(), &theirs, "rt_theirs");
+    let done = s.turn("hi").await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(endpoint.calls(), 0);
+    assert_eq!(
+        s.mock.authorizations().last().cloned().flatten(),
+        Some(format!("Bearer {theirs}"))
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_refresh_failure_is_not_retried_for_the_same_credentials() {
+    let stale = Jwt::new()
+        .account("org-1")
+        .exp_in(Duration::from_secs(3600))
+        .mint();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
+    endpoint.set_mode(TokenMode::Error {
+        status: 401,
+        code: "refresh_token_expired".into(),
+    });
+    let s = managed_session(&[], &stale, &endpoint).await;
+    assert_eq!(s.turn("one").await["status"], "failed");
+    assert_eq!(s.turn("two").await["status"], "failed");
+    assert_eq!(endpoint.calls(), 1);
+}
+
+// ---- provider failures reach the turn ----
+
+async fn api_key_session() -> Session {
+    let s = SessionBuilder {
+        mock: MockOptions::with_tokens(["sk-test"]),
+        ..SessionBuilder::default()
+    }
+    .start()
+    .await;
+    s.host
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": "sk-test"}),
+        )
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn model_list_answers_the_providers_models() {
+    let s = api_key_session().await;
+    assert_eq!(
+        s.host.request("model/list", json!({})).await,
+        Ok(json!({"models": [{"id": "gpt-5"}, {"id": "gpt-5-mini"}]}))
+    );
+    assert_eq!(s.mock.requests()[0].path, "/v1/models");
+}
+
+#[tokio::test]
+async fn a_provider_error_with_a_json_body_fails_the_turn_with_its_message_and_status() {
+    let s = api_key_session().await;
+    s.mock.fail_next(Failure::Status {
+        status: 500,
+        body: r#"{"error":{"message":"the model crashed"}}"#.into(),
+    });
+    let done = s.turn("hi").await;
+    assert_eq!(
+        done["error"],
+        json!({"message": "the model crashed", "httpStatus": 500})
+    );
+}
+
+#[tokio::test]
+async fn a_provider_error_without_json_names_the_status_and_the_body() {
+    let s = api_key_session().await;
+    s.mock.fail_next(Failure::Status {
+        status: 503,
+        body: "upstream busy".into(),
+    });
+    let done = s.turn("hi").await;
+    assert_eq!(
+        failure_message(&done),
+        "provider returned HTTP 503: upstream busy"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_early_fails_the_turn() {
+    let s = api_key_session().await;
+    s.mock.fail_next(Failure::EndEarly { deltas: 2 });
+    assert_eq!(
+        failure_message(&s.turn("hi").await),
+        "stream ended before response.completed"
+    );
+}
+
+#[tokio::test]
+async fn response_failed_fails_the_turn_with_the_providers_message() {
+    let s = api_key_session().await;
+    s.mock.fail_next(Failure::ResponseFailed {
+        message: "context too long".into(),
+    });
+    assert_eq!(failure_message(&s.turn("hi").await), "context too long");
+}
+
+#[tokio::test]
+async fn an_api_key_401_has_no_recovery() {
+    let s = api_key_session().await;
+    s.mock.set_valid_tokens(Vec::<String>::new());
+    let message = failure_message(&s.turn("hi").await);
+    assert!(
+        message.contains("Your authentication token is not valid."),
+        "{message}"
+    );
+    assert_eq!(s.mock.request_count(), 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_turn_completes_as_interrupted_with_the_text_so_far() {
+    let s = api_key_session().await;
+    s.mock.set_delta_delay(Duration::from_millis(300));
+    let turn = start_turn(&s.host, "hi").await;
+    s.host
+        .wait_message(|m| m["method"] == "turn/delta", Duration::from_secs(5))
+        .await
+        .expect("a delta");
+    assert_eq!(
+        s.host
+            .request("turn/interrupt", json!({"turnId": turn}))
+            .await,
+        Ok(json!({}))
+    );
+    let done = wait_turn(&s.host, &turn).await;
+    assert_eq!(done["status"], "interrupted", "{done}");
+    assert!(
+        done["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Hello")),
+        "{done}"
+    );
+}
