@@ -30,7 +30,11 @@ pub fn matches(pattern: &Value, got: &Value, caps: &mut Captures) -> Result<(), 
 
 fn mismatch(path: &str, expected: impl Into<String>, got: &Value) -> Mismatch {
     Mismatch {
-        path: if path.is_empty() { "/".into() } else { path.into() },
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
         expected: expected.into(),
         got: got.to_string(),
     }
@@ -52,7 +56,9 @@ fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Re
                 let here = format!("{path}/{key}");
                 match (sub.as_str(), g.get(key)) {
                     (Some("{{absent}}"), None) => {}
-                    (Some("{{absent}}"), Some(v)) => return Err(mismatch(&here, "no such member", v)),
+                    (Some("{{absent}}"), Some(v)) => {
+                        return Err(mismatch(&here, "no such member", v))
+                    }
                     (_, None) => {
                         return Err(Mismatch {
                             path: here,
@@ -79,7 +85,11 @@ fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Re
                 return Err(mismatch(path, "an array", got));
             };
             if p.len() != g.len() {
-                return Err(mismatch(path, format!("an array of {} items", p.len()), got));
+                return Err(mismatch(
+                    path,
+                    format!("an array of {} items", p.len()),
+                    got,
+                ));
             }
             for (i, (sub, v)) in p.iter().zip(g).enumerate() {
                 match_at(&format!("{path}/{i}"), sub, v, caps)?;
@@ -97,7 +107,14 @@ fn matcher(s: &str) -> Option<(&str, &str)> {
     Some(inner.split_once(':').unwrap_or((inner, "")))
 }
 
-fn match_matcher(path: &str, raw: &str, name: &str, arg: &str, got: &Value, caps: &mut Captures) -> Result<(), Mismatch> {
+fn match_matcher(
+    path: &str,
+    raw: &str,
+    name: &str,
+    arg: &str,
+    got: &Value,
+    caps: &mut Captures,
+) -> Result<(), Mismatch> {
     let ok = match name {
         "any" => true,
         "string" => got.is_string(),
@@ -113,7 +130,13 @@ fn match_matcher(path: &str, raw: &str, name: &str, arg: &str, got: &Value, caps
         }
         "ref" => match caps.get(arg) {
             Some(v) => v == got,
-            None => return Err(mismatch(path, format!("{raw} (nothing was captured as {arg:?})"), got)),
+            None => {
+                return Err(mismatch(
+                    path,
+                    format!("{raw} (nothing was captured as {arg:?})"),
+                    got,
+                ))
+            }
         },
         _ => return Err(mismatch(path, format!("a known matcher, not {raw}"), got)),
     };
@@ -126,7 +149,10 @@ fn match_matcher(path: &str, raw: &str, name: &str, arg: &str, got: &Value, caps
 
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Fills a template: a string that is exactly one `{{…}}` becomes that value; `{{…}}`
@@ -137,7 +163,12 @@ pub fn expand(template: &Value, caps: &mut Captures) -> Result<Value, String> {
             Some((name, arg)) if s.matches("{{").count() == 1 => placeholder(name, arg, caps)?,
             _ => Value::String(expand_str(s, caps)?),
         },
-        Value::Array(items) => Value::Array(items.iter().map(|v| expand(v, caps)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| expand(v, caps))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -154,7 +185,9 @@ pub fn expand_str(s: &str, caps: &mut Captures) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
-        let Some(len) = rest[start..].find("}}") else { break };
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
         out.push_str(&rest[..start]);
         let inner = &rest[start + 2..start + len];
         let (name, arg) = inner.split_once(':').unwrap_or((inner, ""));
@@ -170,7 +203,10 @@ pub fn expand_str(s: &str, caps: &mut Captures) -> Result<String, String> {
 
 fn placeholder(name: &str, arg: &str, caps: &mut Captures) -> Result<Value, String> {
     match name {
-        "ref" => caps.get(arg).cloned().ok_or_else(|| format!("{{{{ref:{arg}}}}}: nothing was captured as {arg:?}")),
+        "ref" => caps
+            .get(arg)
+            .cloned()
+            .ok_or_else(|| format!("{{{{ref:{arg}}}}}: nothing was captured as {arg:?}")),
         "jwt" => {
             let spec = JwtSpec::parse(arg)?;
             let token = Value::String(spec.mint());
@@ -201,7 +237,9 @@ impl JwtSpec {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut out = Self::default();
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| format!("jwt: {pair:?} is not key=value"))?;
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("jwt: {pair:?} is not key=value"))?;
             let v = v.to_owned();
             match k {
                 "account" => out.account = Some(v),
@@ -210,10 +248,20 @@ impl JwtSpec {
                 "user" => out.user = Some(v),
                 "as" => out.name = Some(v),
                 "exp" => {
-                    let n: i64 = v.parse().map_err(|_| format!("jwt: exp {v:?} is not an integer"))?;
-                    out.exp = Some(if v.starts_with(['+', '-']) { now_unix() + n } else { n });
+                    let n: i64 = v
+                        .parse()
+                        .map_err(|_| format!("jwt: exp {v:?} is not an integer"))?;
+                    out.exp = Some(if v.starts_with(['+', '-']) {
+                        now_unix() + n
+                    } else {
+                        n
+                    });
                 }
-                _ => return Err(format!("jwt: unknown key {k:?} (account, plan, email, user, exp, as)")),
+                _ => {
+                    return Err(format!(
+                        "jwt: unknown key {k:?} (account, plan, email, user, exp, as)"
+                    ))
+                }
             }
         }
         Ok(out)
@@ -230,20 +278,30 @@ impl JwtSpec {
         if let Some(e) = self.exp {
             claims.insert("exp".into(), json!(e));
         }
-        for (key, value) in [("chatgpt_plan_type", &self.plan), ("chatgpt_user_id", &self.user), ("chatgpt_account_id", &self.account)] {
+        for (key, value) in [
+            ("chatgpt_plan_type", &self.plan),
+            ("chatgpt_user_id", &self.user),
+            ("chatgpt_account_id", &self.account),
+        ] {
             if let Some(v) = value {
                 auth.insert(key.into(), json!(v));
             }
         }
         claims.insert("https://api.openai.com/auth".into(), Value::Object(auth));
         let header = json!({"alg": "none", "typ": "JWT"});
-        format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string()))
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
+        )
     }
 }
 
 /// Seconds since the unix epoch.
 pub fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The payload of an unsigned JWT: three non-empty base64url segments, a JSON object in the middle.

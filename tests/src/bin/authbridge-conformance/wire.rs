@@ -19,7 +19,9 @@ pub fn encode(framing: Framing, message: &Value) -> Vec<u8> {
     let json = message.to_string();
     match framing {
         Framing::Lines => format!("{json}\n").into_bytes(),
-        Framing::ContentLength => format!("Content-Length: {}\r\n\r\n{json}", json.len()).into_bytes(),
+        Framing::ContentLength => {
+            format!("Content-Length: {}\r\n\r\n{json}", json.len()).into_bytes()
+        }
     }
 }
 
@@ -104,7 +106,9 @@ impl Decoder {
         });
         let Some(length) = length else {
             let bad: Vec<u8> = self.buf.drain(..header_end + 4).collect();
-            return Some(Some(Frame::NotJson(String::from_utf8_lossy(&bad).into_owned())));
+            return Some(Some(Frame::NotJson(
+                String::from_utf8_lossy(&bad).into_owned(),
+            )));
         };
         if self.buf.len() < header_end + 4 + length {
             return None;
@@ -143,7 +147,9 @@ pub fn kind_of(message: &Value) -> Kind {
     match (obj.get("method").and_then(Value::as_str), obj.get("id")) {
         (Some(m), Some(_)) => Kind::Request(m.to_owned()),
         (Some(m), None) => Kind::Notification(m.to_owned()),
-        (None, Some(id)) if obj.contains_key("result") || obj.contains_key("error") => Kind::Response(id.clone()),
+        (None, Some(id)) if obj.contains_key("result") || obj.contains_key("error") => {
+            Kind::Response(id.clone())
+        }
         _ => Kind::Other,
     }
 }
@@ -156,10 +162,16 @@ mod tests {
     #[test]
     fn lines_split_across_reads_are_reassembled_and_garbage_is_reported() {
         let mut d = Decoder::default();
-        assert_eq!(d.push(b"{\"id\":1}\n{\"id\""), vec![Frame::Message(json!({"id": 1}))]);
+        assert_eq!(
+            d.push(b"{\"id\":1}\n{\"id\""),
+            vec![Frame::Message(json!({"id": 1}))]
+        );
         assert_eq!(
             d.push(b":2}\r\nnot json\n"),
-            vec![Frame::Message(json!({"id": 2})), Frame::NotJson("not json".into())]
+            vec![
+                Frame::Message(json!({"id": 2})),
+                Frame::NotJson("not json".into())
+            ]
         );
         assert_eq!(d.framing(), Some(Framing::Lines));
     }
@@ -171,15 +183,30 @@ mod tests {
         bytes.extend(encode(Framing::ContentLength, &json!({"id": 2})));
         let (a, b) = bytes.split_at(5);
         assert_eq!(d.push(a), vec![]);
-        assert_eq!(d.push(b), vec![Frame::Message(json!({"id": 1})), Frame::Message(json!({"id": 2}))]);
+        assert_eq!(
+            d.push(b),
+            vec![
+                Frame::Message(json!({"id": 1})),
+                Frame::Message(json!({"id": 2}))
+            ]
+        );
         assert_eq!(d.framing(), Some(Framing::ContentLength));
     }
 
     #[test]
     fn kinds_are_told_apart_by_their_members() {
-        assert_eq!(kind_of(&json!({"id": 1, "result": {}})), Kind::Response(json!(1)));
-        assert_eq!(kind_of(&json!({"id": 1, "method": "a"})), Kind::Request("a".into()));
-        assert_eq!(kind_of(&json!({"method": "b", "params": {}})), Kind::Notification("b".into()));
+        assert_eq!(
+            kind_of(&json!({"id": 1, "result": {}})),
+            Kind::Response(json!(1))
+        );
+        assert_eq!(
+            kind_of(&json!({"id": 1, "method": "a"})),
+            Kind::Request("a".into())
+        );
+        assert_eq!(
+            kind_of(&json!({"method": "b", "params": {}})),
+            Kind::Notification("b".into())
+        );
         assert_eq!(kind_of(&json!([1])), Kind::Other);
     }
 }

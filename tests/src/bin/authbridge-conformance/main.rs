@@ -1,0 +1,192 @@
+//! `authbridge-conformance`: checks a server (or a host) against the authbridge contract.
+//!
+//! # Layout
+//! - `server` mode: [`scenario`] files are run by [`runner`] against a fresh server per
+//!   scenario ([`session`] owns the pipes, [`wire`] the framing, [`pattern`] the matchers,
+//!   [`provider`] the mock model provider); [`report`] prints the result.
+//! - `host` mode: [`host`] spawns the host under test with `AUTHBRIDGE_CMD` naming the
+//!   hidden `stand-in` mode ([`stand_in`]), which plays the server and records findings.
+//! - `sample-host` ([`sample_host`]): a minimal well-behaved host, to prove host mode works.
+//!
+//! See `docs/conformance.md`.
+
+mod host;
+mod pattern;
+mod provider;
+mod report;
+mod runner;
+mod sample_host;
+mod scenario;
+mod session;
+mod stand_in;
+mod wire;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt as _;
+
+use crate::report::{Row, Summary};
+use crate::runner::Outcome;
+use crate::scenario::OURS_ONLY;
+use crate::session::Launch;
+
+/// The environment variable naming a second server command to compare with.
+const PEER_ENV: &str = "AUTHBRIDGE_CONFORMANCE_PEER";
+
+#[derive(Parser)]
+#[command(
+    name = "authbridge-conformance",
+    version,
+    about = "Conformance kit for the authbridge protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Play the host against a server: `server -- <server command…>`. `{home}` and
+    /// `{provider_url}` in the command are replaced per scenario.
+    Server {
+        /// Run only this scenario (repeatable).
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// The directory of scenario files.
+        #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))]
+        scenario_dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// How many scenarios run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// The server command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Play the server for a host: `host -- <host command…>`; the host must spawn `$AUTHBRIDGE_CMD`.
+    Host {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Kill the host after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// The host command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// The stand-in server a host spawns in host mode.
+    #[command(hide = true)]
+    StandIn {
+        #[arg(long)]
+        report: PathBuf,
+    },
+    /// A minimal host that spawns `$AUTHBRIDGE_CMD`, logs in, answers refreshes, runs one turn.
+    #[command(hide = true)]
+    SampleHost {
+        /// Answer refreshes with a token that is not a JWT (a host the kit must fail).
+        #[arg(long)]
+        bad: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.mode {
+        Mode::Server {
+            scenarios,
+            scenario_dir,
+            json,
+            jobs,
+            command,
+        } => server_mode(&scenarios, &scenario_dir, json, jobs, command).await,
+        Mode::Host {
+            json,
+            timeout_secs,
+            command,
+        } => host::run(&command, json, Duration::from_secs(timeout_secs)).await,
+        Mode::StandIn { report } => stand_in::run(&report).await.map(|()| true),
+        Mode::SampleHost { bad } => sample_host::run(bad).await.map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("authbridge-conformance: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the scenarios; `Ok(false)` when any failed against the primary server.
+async fn server_mode(
+    only: &[String],
+    dir: &std::path::Path,
+    json: bool,
+    jobs: usize,
+    command: Vec<String>,
+) -> anyhow::Result<bool> {
+    let mut all = scenario::load_dir(dir)?;
+    if !only.is_empty() {
+        if let Some(missing) = only.iter().find(|n| !all.iter().any(|s| &s.name == *n)) {
+            anyhow::bail!("no scenario named {missing:?} in {}", dir.display());
+        }
+        all.retain(|s| only.contains(&s.name));
+    }
+    let ours = Launch::Argv(command);
+    let peer = std::env::var(PEER_ENV)
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .map(Launch::Shell);
+    let rows: Vec<Row> = futures_util::stream::iter(all.iter())
+        .map(|s| {
+            let (ours, peer) = (&ours, &peer);
+            async move {
+                let mine = runner::run(s, ours).await;
+                let theirs = match peer {
+                    None => None,
+                    Some(_) if s.tags.iter().any(|t| t == OURS_ONLY) => Some(Outcome::Skipped(
+                        "ours-only: the model surface or behaviour beyond Codex".into(),
+                    )),
+                    Some(p) => Some(match (runner::run(s, p).await, &s.differs) {
+                        (Outcome::Fail(got), Some(doc)) => {
+                            Outcome::Differs(format!("{doc}\n  got: {got}"))
+                        }
+                        (o, _) => o,
+                    }),
+                };
+                eprintln!(
+                    "conformance: {} {}",
+                    s.name,
+                    if mine == Outcome::Pass {
+                        "pass"
+                    } else {
+                        "FAIL"
+                    }
+                );
+                Row {
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    ours: mine,
+                    peer: theirs,
+                }
+            }
+        })
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    let out = if json {
+        format!("{:#}\n", report::json(&rows))
+    } else {
+        report::text(&rows)
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(Summary::of(rows.iter().map(|r| &r.ours)).failed == 0)
+}
