@@ -1,1 +1,115 @@
-//! The JSON-RPC peer over stdio (being written).
+//! The JSON-RPC peer: one host connection over a byte stream (contract §1, §2).
+//!
+//! # Layout
+//! - [`framing`](self::framing): detects the host's framing (lines or `Content-Length`
+//!   headers), cuts frames out of the input without ever holding an oversized message,
+//!   and encodes outgoing messages in the same framing. Knows no JSON-RPC.
+//! - `connection`: the reader loop — lifecycle gating, dispatch in arrival order
+//!   (barriers, concurrent requests up to a limit, notifications in order), routing of the
+//!   host's responses, and the shutdown after end of input. Knows no bytes.
+//! - `writer`: the one task that owns the output; drains a bounded queue into one buffer.
+//! - `pending`: the table of server→host requests waiting for their answer.
+//! - `handle`: [`PeerHandle`] and [`RequestContext`], what handlers use to talk back.
+//!
+//! A [`Service`] supplies the methods; the peer knows none of them except `initialize`,
+//! which gates everything else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authbridge_protocol::ErrorObject;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+mod connection;
+pub(crate) mod framing;
+mod handle;
+mod pending;
+mod writer;
+
+pub use handle::{PeerHandle, PeerRequestError, RequestContext};
+
+/// Limits of one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Largest message accepted from the host, in bytes; larger ones are answered with
+    /// -32600 and skipped.
+    pub max_message_bytes: usize,
+    /// How many concurrent requests may run at once; beyond it the host gets -32001.
+    pub max_in_flight_requests: usize,
+    /// How long running handlers may finish after the host closed its input.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            max_message_bytes: 16 * 1024 * 1024,
+            max_in_flight_requests: 1024,
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How the reader dispatches a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DispatchKind {
+    /// The next message is not dispatched until this request has been answered.
+    Barrier,
+    /// Runs alongside other requests, up to `max_in_flight_requests`.
+    Concurrent,
+}
+
+/// The methods behind a connection.
+#[async_trait::async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// Whether `method` is a barrier or may run concurrently (`initialize` is always a
+    /// barrier, whatever this says).
+    fn dispatch_kind(&self, method: &str) -> DispatchKind;
+
+    /// Handles a request (the connection already did the lifecycle gating). Unknown
+    /// methods → the service returns [`ErrorObject::method_not_found`].
+    async fn handle_request(
+        &self,
+        ctx: RequestContext,
+        method: String,
+        params: Option<Box<RawValue>>,
+    ) -> Result<Box<RawValue>, ErrorObject>;
+
+    /// Handles a notification from the host; the next message waits for it.
+    async fn handle_notification(
+        &self,
+        peer: PeerHandle,
+        method: String,
+        params: Option<Box<RawValue>>,
+    );
+}
+
+/// Runs one connection until the host closes its input. Then: pending server requests
+/// fail at once with [`PeerRequestError::Disconnected`], the connection's cancellation
+/// token is cancelled, messages already read are still dispatched and running handlers
+/// may finish within `shutdown_grace`, the output is flushed, and this returns `Ok`.
+///
+/// An error is a read error, or a write error other than a broken pipe (the host closed
+/// its end of our output, which ends the connection like end of input does).
+pub async fn serve<R, W>(
+    reader: R,
+    writer: W,
+    service: Arc<dyn Service>,
+    config: PeerConfig,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    connection::serve(reader, writer, service, config).await
+}
+
+#[cfg(test)]
+mod connection_tests;
+#[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
+mod framing_tests;
+#[cfg(test)]
+mod test_support;

@@ -1,0 +1,89 @@
+//! The table of server→host requests waiting for their answer. An entry is registered
+//! before the request is written, removed when the answer arrives, when the caller gives
+//! up (timeout or drop), or all at once when the host disconnects.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use authbridge_protocol::ErrorObject;
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+
+/// What the host answered: its result or its error object.
+pub(crate) type Reply = Result<Box<RawValue>, ErrorObject>;
+
+#[derive(Default)]
+struct Table {
+    waiting: HashMap<i64, oneshot::Sender<Reply>>,
+    closed: bool,
+}
+
+/// Pending server→host requests, by id.
+#[derive(Default)]
+pub(crate) struct Pending {
+    table: Mutex<Table>,
+}
+
+/// A registered request; dropping it removes the entry if no answer took it.
+pub(crate) struct Entry<'a> {
+    pending: &'a Pending,
+    id: i64,
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        self.pending.lock().waiting.remove(&self.id);
+    }
+}
+
+/// The host is gone: no request can be registered any more.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers `id`; the receiver gets the answer, or an error once the host is gone.
+    pub(crate) fn register(
+        &self,
+        id: i64,
+    ) -> Result<(Entry<'_>, oneshot::Receiver<Reply>), Closed> {
+        let (tx, rx) = oneshot::channel();
+        let mut table = self.lock();
+        if table.closed {
+            return Err(Closed);
+        }
+        table.waiting.insert(id, tx);
+        Ok((Entry { pending: self, id }, rx))
+    }
+
+    /// Hands the host's answer to the caller waiting for `id`; false if nobody waits
+    /// (an unknown, late or duplicate id).
+    pub(crate) fn complete(&self, id: i64, reply: Reply) -> bool {
+        let waiter = self.lock().waiting.remove(&id);
+        match waiter {
+            Some(tx) => tx.send(reply).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Fails every waiting request at once and refuses new ones.
+    pub(crate) fn close(&self) {
+        let waiting = {
+            let mut table = self.lock();
+            table.closed = true;
+            std::mem::take(&mut table.waiting)
+        };
+        drop(waiting);
+    }
+
+    /// How many requests are waiting.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().waiting.len()
+    }
+}

@@ -1,0 +1,84 @@
+//! The one task that owns the output: it drains the bounded queue into one buffer, writes
+//! the buffer whole and flushes. While the host does not read, the write waits, the queue
+//! fills, and whoever queues waits too (backpressure; nothing is dropped).
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::framing::encode;
+use super::handle::{Body, Outgoing, Shared};
+
+/// Stop adding to a batch past this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+/// A buffer grown past this by a large message is given back after the write.
+const KEEP_BYTES: usize = 1024 * 1024;
+
+/// Writes until `stop` is cancelled (then writes what is queued and returns) or a write
+/// fails (then cancels the connection and returns the error).
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
+    mut out: W,
+    mut queue: mpsc::Receiver<Outgoing>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(BATCH_BYTES);
+    let mut scratch = Vec::new();
+    loop {
+        let stopping = tokio::select! {
+            biased;
+            _ = stop.cancelled() => true,
+            item = queue.recv() => match item {
+                Some(item) => {
+                    append(&mut buf, &mut scratch, &shared, item);
+                    false
+                }
+                None => true,
+            },
+        };
+        if stopping {
+            queue.close();
+        }
+        while stopping || buf.len() < BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(item) => append(&mut buf, &mut scratch, &shared, item),
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() {
+            if let Err(e) = write(&mut out, &buf).await {
+                tracing::debug!(error = %e, "writing to the host failed");
+                shared.cancel.cancel();
+                return Err(e);
+            }
+            buf.clear();
+            if buf.capacity() > KEEP_BYTES {
+                buf.shrink_to(BATCH_BYTES);
+                scratch = Vec::new();
+            }
+        }
+        if stopping {
+            return Ok(());
+        }
+    }
+}
+
+fn append(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, shared: &Shared, item: Outgoing) {
+    let framing = shared.framing();
+    match &item.body {
+        Body::One(message) => encode(buf, scratch, framing, message, item.jsonrpc),
+        Body::Many(messages) => {
+            for message in messages {
+                encode(buf, scratch, framing, message, item.jsonrpc);
+            }
+        }
+    }
+}
+
+async fn write<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> io::Result<()> {
+    out.write_all(bytes).await?;
+    out.flush().await
+}
