@@ -1,0 +1,179 @@
+//! Shared test parts: JWT minting, a loopback token endpoint, a counting refresher, auth.json helpers.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authbridge_auth_core::*;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// An unsigned JWT with the ChatGPT claims.
+pub fn jwt(account: &str, plan: &str, exp: i64, marker: &str) -> String {
+    encode_unsigned_jwt(&json!({
+        "exp": exp,
+        "email": format!("{marker}@example.com"),
+        "marker": marker,
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": plan, "chatgpt_account_id": account, "chatgpt_user_id": "user-1"
+        }
+    }))
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A JWT that expires in an hour.
+pub fn fresh_jwt(account: &str, marker: &str) -> String {
+    jwt(account, "pro", now() + 3600, marker)
+}
+
+pub fn config(dir: &Path) -> AuthManagerConfig {
+    let mut cfg = AuthManagerConfig::new(dir);
+    cfg.external_refresh_timeout = Duration::from_secs(5);
+    cfg.token_timeout = Duration::from_secs(5);
+    cfg
+}
+
+/// Writes a managed `auth.json` (chatgpt mode) with these tokens.
+pub fn write_managed(dir: &Path, access: &str, id: &str, refresh: &str, account: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let body = json!({
+        "auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+        "tokens": {"id_token": id, "access_token": access, "refresh_token": refresh, "account_id": account},
+        "last_refresh": chrono::Utc::now().to_rfc3339(),
+    });
+    std::fs::write(dir.join("auth.json"), body.to_string()).unwrap();
+}
+
+pub fn read_auth_json(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("auth.json")).unwrap()).unwrap()
+}
+
+/// What the token endpoint answers.
+pub type Responder = Arc<dyn Fn(&Value) -> (StatusCode, Value, Duration) + Send + Sync>;
+
+/// A loopback OAuth token endpoint that records every request body.
+pub struct TokenServer {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<Value>>>,
+}
+
+impl TokenServer {
+    pub async fn start(responder: Responder) -> TokenServer {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = (responder, requests.clone());
+        async fn handle(
+            State((responder, requests)): State<(Responder, Arc<Mutex<Vec<Value>>>)>,
+            Json(body): Json<Value>,
+        ) -> (StatusCode, Json<Value>) {
+            requests.lock().unwrap().push(body.clone());
+            let (status, answer, delay) = responder(&body);
+            tokio::time::sleep(delay).await;
+            (status, Json(answer))
+        }
+        let app = Router::new().route("/oauth/token", post(handle)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TokenServer { url, requests }
+    }
+
+    /// Always answers `status` with `body`.
+    pub async fn fixed(status: u16, body: Value) -> TokenServer {
+        let status = StatusCode::from_u16(status).unwrap();
+        TokenServer::start(Arc::new(move |_| (status, body.clone(), Duration::ZERO))).await
+    }
+
+    /// Accepts each refresh token once (rotating it), then answers `refresh_token_reused`.
+    pub async fn rotating(account: &'static str) -> TokenServer {
+        let used = Arc::new(Mutex::new(HashSet::<String>::new()));
+        TokenServer::start(Arc::new(move |body: &Value| {
+            let rt = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+            if !used.lock().unwrap().insert(rt.clone()) {
+                let err = json!({"error": {"code": "refresh_token_reused"}});
+                return (StatusCode::BAD_REQUEST, err, Duration::ZERO);
+            }
+            let ok = json!({
+                "access_token": fresh_jwt(account, &format!("access-after-{rt}")),
+                "refresh_token": format!("{rt}-next"),
+                "id_token": fresh_jwt(account, &format!("id-after-{rt}")),
+            });
+            (StatusCode::OK, ok, Duration::from_millis(50))
+        }))
+        .await
+    }
+
+    pub fn calls(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+/// A ChatGPT (or bearer) refresher that counts calls and answers from a queue-less script.
+pub struct ScriptedRefresher {
+    pub kind: RefresherKind,
+    pub calls: AtomicUsize,
+    pub contexts: Mutex<Vec<ExternalAuthRefreshContext>>,
+    pub delay: Duration,
+    pub answer: Mutex<Result<ExternalAuthTokens, RefreshError>>,
+    pub resolved: Mutex<Option<ExternalAuthTokens>>,
+}
+
+impl ScriptedRefresher {
+    pub fn new(kind: RefresherKind, answer: Result<ExternalAuthTokens, RefreshError>) -> Arc<Self> {
+        Self::slow(kind, answer, Duration::ZERO)
+    }
+
+    pub fn slow(
+        kind: RefresherKind,
+        answer: Result<ExternalAuthTokens, RefreshError>,
+        delay: Duration,
+    ) -> Arc<Self> {
+        Arc::new(ScriptedRefresher {
+            kind,
+            calls: AtomicUsize::new(0),
+            contexts: Mutex::new(Vec::new()),
+            delay,
+            answer: Mutex::new(answer),
+            resolved: Mutex::new(None),
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl ExternalAuthRefresher for ScriptedRefresher {
+    fn kind(&self) -> RefresherKind {
+        self.kind
+    }
+
+    async fn resolve(&self) -> Result<Option<ExternalAuthTokens>, RefreshError> {
+        Ok(self.resolved.lock().unwrap().clone())
+    }
+
+    async fn refresh(
+        &self,
+        ctx: ExternalAuthRefreshContext,
+    ) -> Result<ExternalAuthTokens, RefreshError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.contexts.lock().unwrap().push(ctx);
+        tokio::time::sleep(self.delay).await;
+        let answer = self.answer.lock().unwrap().clone();
+        if let Ok(t) = &answer {
+            if self.kind == RefresherKind::Bearer {
+                *self.resolved.lock().unwrap() = Some(t.clone());
+            }
+        }
+        answer
+    }
+}

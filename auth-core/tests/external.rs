@@ -1,0 +1,394 @@
+//! External ChatGPT tokens: login validation, host refresh, single flight, proactive refresh.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authbridge_auth_core::*;
+use common::*;
+
+fn manager(dir: &std::path::Path, forced: Option<&str>) -> Arc<AuthManager> {
+    let mut cfg = config(dir);
+    cfg.forced_chatgpt_workspace_id = forced.map(str::to_owned);
+    AuthManager::new(cfg)
+}
+
+fn state(mode: ApiAuthMode, account: &str, plan: &str) -> AccountState {
+    AccountState {
+        mode: Some(mode),
+        account_id: Some(account.into()),
+        plan_type: Some(plan.into()),
+    }
+}
+
+#[tokio::test]
+async fn bearer_only_tokens_cannot_seed_chatgpt_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let err = mgr
+        .login_external_chatgpt(ExternalAuthTokens::access_token_only(fresh_jwt("org-1", "a")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "external auth tokens are missing ChatGPT metadata");
+    assert!(mgr.snapshot().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn login_rejects_a_non_jwt_and_a_foreign_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), Some("org-forced"));
+    let err = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt("not-a-jwt", "org-forced", None))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid access token: expected 3 dot-separated segments, found 1");
+    let err = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-x", "a"), "org-x", None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "External auth must use workspace \"org-forced\", but received \"org-x\"."
+    );
+    assert!(mgr.snapshot().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn login_takes_plan_from_the_host_then_the_token_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let rx = mgr.subscribe();
+    let token = jwt("org-1", "team", now() - 10, "expired");
+    let creds = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(token.clone(), "org-1", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (creds.mode(), creds.backend_mode(), creds.plan_type(), creds.email()),
+        (
+            ApiAuthMode::ChatgptAuthTokens,
+            ApiAuthMode::Chatgpt,
+            Some("team"),
+            Some("expired@example.com")
+        )
+    );
+    assert_eq!(*rx.borrow(), state(ApiAuthMode::ChatgptAuthTokens, "org-1", "team"));
+    let creds = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(token, "org-1", Some("pro".into())))
+        .await
+        .unwrap();
+    assert_eq!(creds.plan_type(), Some("pro"));
+    assert!(mgr.external_tokens_active());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing on disk");
+}
+
+#[tokio::test]
+async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::new(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", Some("plus".into()))),
+    );
+    mgr.set_external_refresher(r.clone());
+    let mut rec = mgr.unauthorized_recovery(&old);
+    assert_eq!(
+        (rec.mode(), rec.step(), rec.unavailable_reason()),
+        (RecoveryMode::External, RecoveryStep::ExternalRefresh, UnavailableReason::Ready)
+    );
+    assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!(
+        (rec.has_next(), rec.unavailable_reason()),
+        (false, UnavailableReason::RecoveryExhausted)
+    );
+    let now = mgr.auth().await.unwrap().unwrap();
+    assert_eq!(
+        (now.bearer_token().expose(), now.mode(), now.plan_type()),
+        (new_token.as_str(), ApiAuthMode::ChatgptAuthTokens, Some("plus"))
+    );
+    assert_eq!(
+        *r.contexts.lock().unwrap(),
+        vec![ExternalAuthRefreshContext {
+            reason: RefreshReason::Unauthorized,
+            previous_account_id: Some("org-1".into())
+        }]
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing on disk");
+}
+
+async fn refresh_answer_is_rejected(
+    answer: ExternalAuthTokens,
+    forced: Option<&str>,
+    message: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), forced);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    mgr.set_external_refresher(ScriptedRefresher::new(RefresherKind::Chatgpt, Ok(answer)));
+    let err = mgr.unauthorized_recovery(&old).next().await.unwrap_err();
+    assert_eq!(err.to_string(), message);
+    let still = mgr.snapshot().unwrap().unwrap();
+    assert!(still.same_tokens(&old), "a rejected answer changes nothing");
+}
+
+#[tokio::test]
+async fn forced_workspace_mismatch_on_refresh_changes_nothing() {
+    refresh_answer_is_rejected(
+        ExternalAuthTokens::chatgpt(fresh_jwt("org-2", "x"), "org-2", None),
+        Some("org-1"),
+        "external auth refresh returned workspace \"org-2\", expected \"org-1\"",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_answers_without_metadata_or_jwt_are_rejected() {
+    refresh_answer_is_rejected(
+        ExternalAuthTokens::access_token_only(fresh_jwt("org-1", "x")),
+        None,
+        "external auth tokens are missing ChatGPT metadata",
+    )
+    .await;
+    refresh_answer_is_rejected(
+        ExternalAuthTokens::chatgpt("a.b", "org-1", None),
+        None,
+        "invalid auth refresh response: expected 3 dot-separated segments, found 2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn recovery_without_a_refresher_reports_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let rec = mgr.unauthorized_recovery(&old);
+    assert_eq!(
+        (rec.mode(), rec.has_next(), rec.unavailable_reason().as_str()),
+        (RecoveryMode::External, false, "no_external_refresher")
+    );
+    let key = mgr.login_api_key(Secret::new("sk-x")).await;
+    assert_eq!(key.unwrap_err().to_string(), "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", None)),
+        Duration::from_millis(100),
+    );
+    mgr.set_external_refresher(r.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rec = mgr.unauthorized_recovery(&old);
+            let outcome = rec.next().await.unwrap();
+            let now = mgr.auth().await.unwrap().unwrap();
+            (outcome.changed, now.bearer_token().expose().to_owned())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), (true, new_token.clone()));
+    }
+    assert_eq!(r.calls(), 1);
+    // A late recovery of the replaced token changes at once without asking again.
+    let outcome = mgr.unauthorized_recovery(&old).next().await.unwrap();
+    assert_eq!((outcome.changed, r.calls()), (true, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.external_refresh_timeout = Duration::from_millis(300);
+    let mgr = AuthManager::new(cfg);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "late"), "org-1", None)),
+        Duration::from_secs(60),
+    );
+    mgr.set_external_refresher(r.clone());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 2)).await;
+            mgr.unauthorized_recovery(&old).next().await.unwrap_err().to_string()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "auth refresh request timed out after 300ms");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    assert_eq!(r.calls(), 1);
+    assert!(mgr.snapshot().unwrap().unwrap().same_tokens(&old));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", None)),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let mut rec = mgr.unauthorized_recovery(&old);
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), rec.next()).await;
+    assert!(gave_up.is_err(), "the first caller gave up");
+    let outcome = mgr.unauthorized_recovery(&old).next().await.unwrap();
+    assert_eq!(outcome, RecoveryOutcome { changed: true });
+    assert_eq!(mgr.snapshot().unwrap().unwrap().bearer_token().expose(), new_token);
+    assert_eq!(r.calls(), 1, "the second caller joined the refresh the first one started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "refreshed"), "org-1", None)),
+        Duration::from_millis(500),
+    );
+    mgr.set_external_refresher(r.clone());
+    let waiter = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move {
+            let t = Instant::now();
+            (mgr.unauthorized_recovery(&old).next().await.unwrap(), t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let switched = fresh_jwt("org-2", "switched");
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(switched.clone(), "org-2", None))
+        .await
+        .unwrap();
+    let (outcome, waited) = waiter.await.unwrap();
+    assert_eq!(outcome, RecoveryOutcome { changed: true });
+    assert!(waited < Duration::from_millis(400), "woke at the login: {waited:?}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
+        switched,
+        "the late refresh result did not replace the login"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_never_brings_tokens_back_after_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "refreshed"), "org-1", None)),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let waiter = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    mgr.logout().await.unwrap();
+    assert_eq!(waiter.await.unwrap().unwrap(), RecoveryOutcome { changed: true });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(mgr.snapshot().unwrap().is_none());
+    assert!(!mgr.external_tokens_active());
+}
+
+#[tokio::test]
+async fn proactive_refresh_runs_once_per_token_and_not_again_after_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let expiring = jwt("org-1", "pro", now() + 60, "expiring");
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(expiring.clone(), "org-1", None))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::new(RefresherKind::Chatgpt, Err(RefreshError::transient("host says no")));
+    mgr.set_external_refresher(r.clone());
+
+    // Off by default: nothing is asked.
+    mgr.auth().await.unwrap();
+    assert_eq!(r.calls(), 0);
+
+    mgr.set_proactive_external_refresh(Some(Duration::from_secs(300)));
+    for _ in 0..3 {
+        let c = mgr.auth().await.unwrap().unwrap();
+        assert_eq!(c.bearer_token().expose(), expiring, "a failed proactive refresh keeps the token");
+    }
+    assert_eq!(r.calls(), 1);
+    assert_eq!(r.contexts.lock().unwrap()[0].reason, RefreshReason::ExpiringSoon);
+
+    // A new expiring token gets its own single attempt, which now succeeds.
+    let next = fresh_jwt("org-1", "next");
+    *r.answer.lock().unwrap() = Ok(ExternalAuthTokens::chatgpt(next.clone(), "org-1", None));
+    let expiring2 = jwt("org-1", "pro", now() + 60, "expiring2");
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(expiring2, "org-1", None))
+        .await
+        .unwrap();
+    let c = mgr.auth().await.unwrap().unwrap();
+    assert_eq!((c.bearer_token().expose(), r.calls()), (next.as_str(), 2));
+    mgr.auth().await.unwrap();
+    assert_eq!(r.calls(), 2, "a fresh token is not refreshed");
+}
+
+#[tokio::test]
+async fn subscribers_see_account_and_plan_changes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let mut rx = mgr.subscribe();
+    assert_eq!(*rx.borrow_and_update(), AccountState::default());
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "a"), "org-1", None))
+        .await
+        .unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), state(ApiAuthMode::ChatgptAuthTokens, "org-1", "pro"));
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "b"), "org-1", None))
+        .await
+        .unwrap();
+    assert!(!rx.has_changed().unwrap(), "same account and plan: no change");
+    mgr.logout().await.unwrap();
+    assert_eq!(*rx.borrow_and_update(), AccountState::default());
+}
