@@ -1,0 +1,40 @@
+//! The command line (contract §7).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// authbridge: an app-server that IDE extensions and desktop apps run as a child process.
+///
+/// With no subcommand it serves one host over stdin/stdout (JSON-RPC; newline-delimited
+/// JSON or Content-Length framing, detected from the host's first bytes). Logs go to
+/// stderr (filter with AUTHBRIDGE_LOG or RUST_LOG, e.g. AUTHBRIDGE_LOG=debug). It exits 0
+/// when the host closes stdin.
+#[derive(Debug, Parser)]
+#[command(name = "authbridge", version, about, long_about)]
+pub struct Cli {
+    /// Home directory holding config.toml (and auth.json unless auth_dir says otherwise).
+    /// Default: $AUTHBRIDGE_HOME, else ~/.authbridge.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub home: Option<PathBuf>,
+
+    /// Override a config key: a dotted TOML path and a TOML value (taken as a string if it
+    /// does not parse), e.g. -c model_providers.openai.base_url=http://127.0.0.1:8080/v1.
+    /// May be repeated; later ones win.
+    #[arg(short = 'c', long = "config", value_name = "key=value", global = true)]
+    pub overrides: Vec<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a JSON Schema (draft 2020-12) per message and one TypeScript file with every
+    /// params, result and notification type into DIR.
+    Schema {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}

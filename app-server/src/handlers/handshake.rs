@@ -1,0 +1,80 @@
+//! `initialize` (contract §2): answers who we are, records the host's notification
+//! opt-outs, and wires the host into the credential manager (the refresh bridge, the
+//! proactive-refresh opt-in, and the account-change watcher).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authbridge_protocol::account::{AccountUpdated, AccountUpdatedNotification};
+use authbridge_protocol::handshake::{InitializeParams, InitializeResponse, ServerInfo};
+use authbridge_protocol::ErrorObject;
+
+use crate::handlers::account::account_updated;
+use crate::host_refresh::HostRefresher;
+use crate::peer::{PeerHandle, RequestContext};
+use crate::state::AppState;
+
+pub const SERVER_NAME: &str = "authbridge";
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub async fn initialize(
+    state: &Arc<AppState>,
+    ctx: &RequestContext,
+    params: InitializeParams,
+) -> Result<InitializeResponse, ErrorObject> {
+    let caps = params.capabilities.unwrap_or_default();
+    let peer = ctx.peer().clone();
+    if let Some(methods) = caps.opt_out_notification_methods {
+        peer.set_opt_out_notifications(methods);
+    }
+    state
+        .auth
+        .set_external_refresher(Arc::new(HostRefresher::new(
+            peer.clone(),
+            state.config.external_refresh_timeout(),
+        )));
+    state.auth.set_proactive_external_refresh(
+        caps.proactive_token_refresh
+            .then(|| Duration::from_millis(state.config.external_auth_refresh_ahead_ms)),
+    );
+    let current = state.auth.subscribe().borrow().clone();
+    *state.told.lock().await = Some(current);
+    spawn_account_watcher(state.clone(), peer);
+    let client = &params.client_info;
+    Ok(InitializeResponse {
+        user_agent: format!(
+            "{SERVER_NAME}/{SERVER_VERSION} ({}; {}) {}/{}",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            client.name,
+            client.version
+        ),
+        server_info: ServerInfo {
+            name: SERVER_NAME.into(),
+            version: SERVER_VERSION.into(),
+        },
+    })
+}
+
+/// Tells the host when the credentials' (mode, account id, plan) change without a host
+/// request (§3.7). Ends with the connection.
+fn spawn_account_watcher(state: Arc<AppState>, peer: PeerHandle) {
+    let mut changes = state.auth.subscribe();
+    let cancel = peer.cancellation();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                changed = changes.changed() => if changed.is_err() { break },
+            }
+            let now = changes.borrow_and_update().clone();
+            let mut told = state.told.lock().await;
+            if told.as_ref() == Some(&now) {
+                continue;
+            }
+            *told = Some(now.clone());
+            let note: AccountUpdatedNotification = account_updated(&now);
+            peer.notify::<AccountUpdated>(&note).await;
+        }
+    });
+}

@@ -1,0 +1,210 @@
+//! Which credentials the active provider gets (contract §5), and the 401 recovery loop
+//! around one provider call (§4.3).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use authbridge_auth_core::{AuthManager, Credentials, Secret};
+use authbridge_protocol::ErrorObject;
+
+use crate::config::ProviderConfig;
+use crate::provider::{ProviderAuth, ProviderError};
+
+/// Where the active provider's credentials come from.
+pub enum ProviderAuthSource {
+    /// `requires_openai_auth = true`: the account's credentials.
+    Account(Arc<AuthManager>),
+    /// An API key from this environment variable.
+    EnvKey(String),
+    /// A bearer token from the provider's `[auth]` command (a derived manager).
+    Command(Arc<AuthManager>),
+    /// No credentials: no `Authorization` header.
+    None,
+}
+
+/// Credentials ready for one provider request.
+pub enum Resolved {
+    Managed(Credentials),
+    Key(Secret),
+    Anonymous,
+}
+
+impl Resolved {
+    pub fn header(&self) -> Option<ProviderAuth<'_>> {
+        match self {
+            Resolved::Managed(c) => Some(ProviderAuth {
+                bearer: c.bearer_token().expose(),
+                account_id: if c.is_chatgpt() { c.account_id() } else { None },
+            }),
+            Resolved::Key(k) => Some(ProviderAuth {
+                bearer: k.expose(),
+                account_id: None,
+            }),
+            Resolved::Anonymous => None,
+        }
+    }
+
+    /// The base URL: `chatgpt_base_url` for ChatGPT credentials when set, else `base_url`.
+    pub fn base_url<'a>(&self, provider: &'a ProviderConfig) -> &'a str {
+        match self {
+            Resolved::Managed(c) if c.is_chatgpt() => provider
+                .chatgpt_base_url
+                .as_deref()
+                .unwrap_or(&provider.base_url),
+            _ => &provider.base_url,
+        }
+    }
+}
+
+/// Why a provider request could not be made or did not succeed.
+#[derive(Debug)]
+pub enum CallError {
+    /// Credentials are required and absent: the request is answered with -32000.
+    Required(ErrorObject),
+    /// Anything else; the message says what happened.
+    Failed {
+        message: String,
+        http_status: Option<u16>,
+    },
+}
+
+impl CallError {
+    fn failed(message: impl Into<String>) -> Self {
+        CallError::Failed {
+            message: message.into(),
+            http_status: None,
+        }
+    }
+    /// As a JSON-RPC error (for requests answered directly, like `model/list`).
+    pub fn into_error_object(self) -> ErrorObject {
+        match self {
+            CallError::Required(e) => e,
+            CallError::Failed { message, .. } => ErrorObject::internal(message),
+        }
+    }
+}
+
+impl ProviderAuthSource {
+    fn manager(&self) -> Option<&Arc<AuthManager>> {
+        match self {
+            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Answers at once whether a request can go ahead at all (-32000 when not), without
+    /// running commands or refreshes.
+    pub fn precheck(&self) -> Result<(), CallError> {
+        match self {
+            ProviderAuthSource::Account(m) => match m.snapshot() {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(CallError::Required(ErrorObject::auth_required())),
+                Err(e) => Err(CallError::Failed {
+                    message: e.to_string(),
+                    http_status: None,
+                }),
+            },
+            ProviderAuthSource::EnvKey(name) => env_key(name).map(|_| ()),
+            ProviderAuthSource::Command(_) | ProviderAuthSource::None => Ok(()),
+        }
+    }
+
+    /// The credentials for the next request (proactive refreshes and commands run here).
+    pub async fn resolve(&self) -> Result<Resolved, CallError> {
+        match self {
+            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => match m.auth().await
+            {
+                Ok(Some(c)) => Ok(Resolved::Managed(c)),
+                Ok(None) if matches!(self, ProviderAuthSource::Account(_)) => {
+                    Err(CallError::Required(ErrorObject::auth_required()))
+                }
+                Ok(None) => Err(CallError::failed("provider auth command produced no token")),
+                Err(e) => Err(CallError::failed(e.to_string())),
+            },
+            ProviderAuthSource::EnvKey(name) => env_key(name).map(Resolved::Key),
+            ProviderAuthSource::None => Ok(Resolved::Anonymous),
+        }
+    }
+
+    /// Runs `call` with the provider's credentials; on a 401 runs the recovery sequence
+    /// once (§4.3) and retries; a 401 after it, or a failed recovery, is the error.
+    pub async fn call<T, F, Fut>(&self, provider: &ProviderConfig, call: F) -> Result<T, CallError>
+    where
+        F: Fn(String, Option<ProviderAuthOwned>) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut creds = self.resolve().await?;
+        let mut recovery = None;
+        loop {
+            let url = creds.base_url(provider).to_string();
+            let header = creds.header().map(ProviderAuthOwned::from);
+            let message = match call(url, header).await {
+                Ok(value) => return Ok(value),
+                Err(ProviderError::Unauthorized { message }) => message,
+                Err(e) => {
+                    return Err(CallError::Failed {
+                        http_status: e.http_status(),
+                        message: e.to_string(),
+                    })
+                }
+            };
+            let unauthorized = CallError::Failed {
+                message,
+                http_status: Some(401),
+            };
+            let (Some(manager), Resolved::Managed(rejected)) = (self.manager(), &creds) else {
+                return Err(unauthorized);
+            };
+            let recovery = recovery.get_or_insert_with(|| manager.unauthorized_recovery(rejected));
+            let mut changed = false;
+            while !changed && recovery.has_next() {
+                changed = recovery
+                    .next()
+                    .await
+                    .map_err(|e| CallError::failed(e.to_string()))?
+                    .changed;
+            }
+            if !changed {
+                return Err(unauthorized);
+            }
+            creds = self.resolve().await?;
+        }
+    }
+}
+
+/// An owned copy of the authorization for one call (the closure outlives the borrow).
+pub struct ProviderAuthOwned {
+    pub bearer: String,
+    pub account_id: Option<String>,
+}
+
+impl From<ProviderAuth<'_>> for ProviderAuthOwned {
+    fn from(a: ProviderAuth<'_>) -> Self {
+        ProviderAuthOwned {
+            bearer: a.bearer.to_string(),
+            account_id: a.account_id.map(str::to_string),
+        }
+    }
+}
+
+impl ProviderAuthOwned {
+    pub fn borrow(&self) -> ProviderAuth<'_> {
+        ProviderAuth {
+            bearer: &self.bearer,
+            account_id: self.account_id.as_deref(),
+        }
+    }
+}
+
+fn env_key(name: &str) -> Result<Secret, CallError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
+        _ => Err(CallError::Required(
+            ErrorObject::new(
+                authbridge_protocol::jsonrpc::codes::AUTH_REQUIRED,
+                format!("authentication required: environment variable {name} is not set"),
+            )
+            .with_data(serde_json::json!({"reason": "authRequired"})),
+        )),
+    }
+}
