@@ -27,10 +27,15 @@ async fn bearer_only_tokens_cannot_seed_chatgpt_auth() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let err = mgr
-        .login_external_chatgpt(ExternalAuthTokens::access_token_only(fresh_jwt("org-1", "a")))
+        .login_external_chatgpt(ExternalAuthTokens::access_token_only(fresh_jwt(
+            "org-1", "a",
+        )))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "external auth tokens are missing ChatGPT metadata");
+    assert_eq!(
+        err.to_string(),
+        "external auth tokens are missing ChatGPT metadata"
+    );
     assert!(mgr.snapshot().unwrap().is_none());
 }
 
@@ -42,9 +47,16 @@ async fn login_rejects_a_non_jwt_and_a_foreign_workspace() {
         .login_external_chatgpt(ExternalAuthTokens::chatgpt("not-a-jwt", "org-forced", None))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "invalid access token: expected 3 dot-separated segments, found 1");
+    assert_eq!(
+        err.to_string(),
+        "invalid access token: expected 3 dot-separated segments, found 1"
+    );
     let err = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-x", "a"), "org-x", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-x", "a"),
+            "org-x",
+            None,
+        ))
         .await
         .unwrap_err();
     assert_eq!(
@@ -65,7 +77,12 @@ async fn login_takes_plan_from_the_host_then_the_token_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        (creds.mode(), creds.backend_mode(), creds.plan_type(), creds.email()),
+        (
+            creds.mode(),
+            creds.backend_mode(),
+            creds.plan_type(),
+            creds.email()
+        ),
         (
             ApiAuthMode::ChatgptAuthTokens,
             ApiAuthMode::Chatgpt,
@@ -73,14 +90,25 @@ async fn login_takes_plan_from_the_host_then_the_token_and_writes_nothing() {
             Some("expired@example.com")
         )
     );
-    assert_eq!(*rx.borrow(), state(ApiAuthMode::ChatgptAuthTokens, "org-1", "team"));
+    assert_eq!(
+        *rx.borrow(),
+        state(ApiAuthMode::ChatgptAuthTokens, "org-1", "team")
+    );
     let creds = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(token, "org-1", Some("pro".into())))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            token,
+            "org-1",
+            Some("pro".into()),
+        ))
         .await
         .unwrap();
     assert_eq!(creds.plan_type(), Some("pro"));
     assert!(mgr.external_tokens_active());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing on disk");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing on disk"
+    );
 }
 
 #[tokio::test]
@@ -88,19 +116,31 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::new(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", Some("plus".into()))),
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            Some("plus".into()),
+        )),
     );
     mgr.set_external_refresher(r.clone());
     let mut rec = mgr.unauthorized_recovery(&old);
     assert_eq!(
         (rec.mode(), rec.step(), rec.unavailable_reason()),
-        (RecoveryMode::External, RecoveryStep::ExternalRefresh, UnavailableReason::Ready)
+        (
+            RecoveryMode::External,
+            RecoveryStep::ExternalRefresh,
+            UnavailableReason::Ready
+        )
     );
     assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
     assert_eq!(
@@ -110,7 +150,11 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
     let now = mgr.auth().await.unwrap().unwrap();
     assert_eq!(
         (now.bearer_token().expose(), now.mode(), now.plan_type()),
-        (new_token.as_str(), ApiAuthMode::ChatgptAuthTokens, Some("plus"))
+        (
+            new_token.as_str(),
+            ApiAuthMode::ChatgptAuthTokens,
+            Some("plus")
+        )
     );
     assert_eq!(
         *r.contexts.lock().unwrap(),
@@ -119,7 +163,11 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
             previous_account_id: Some("org-1".into())
         }]
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing on disk");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing on disk"
+    );
 }
 
 async fn refresh_answer_is_rejected(
@@ -130,7 +178,11 @@ async fn refresh_answer_is_rejected(
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), forced);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     mgr.set_external_refresher(ScriptedRefresher::new(RefresherKind::Chatgpt, Ok(answer)));
@@ -171,12 +223,20 @@ async fn recovery_without_a_refresher_reports_why() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let rec = mgr.unauthorized_recovery(&old);
     assert_eq!(
-        (rec.mode(), rec.has_next(), rec.unavailable_reason().as_str()),
+        (
+            rec.mode(),
+            rec.has_next(),
+            rec.unavailable_reason().as_str()
+        ),
         (RecoveryMode::External, false, "no_external_refresher")
     );
     let key = mgr.login_api_key(Secret::new("sk-x")).await;
@@ -188,13 +248,21 @@ async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", None)),
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            None,
+        )),
         Duration::from_millis(100),
     );
     mgr.set_external_refresher(r.clone());
@@ -224,12 +292,20 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
     cfg.external_refresh_timeout = Duration::from_millis(300);
     let mgr = AuthManager::new(cfg);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "late"), "org-1", None)),
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "late"),
+            "org-1",
+            None,
+        )),
         Duration::from_secs(60),
     );
     mgr.set_external_refresher(r.clone());
@@ -239,11 +315,18 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
         let (mgr, old) = (mgr.clone(), old.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(i * 2)).await;
-            mgr.unauthorized_recovery(&old).next().await.unwrap_err().to_string()
+            mgr.unauthorized_recovery(&old)
+                .next()
+                .await
+                .unwrap_err()
+                .to_string()
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap(), "auth refresh request timed out after 300ms");
+        assert_eq!(
+            t.await.unwrap(),
+            "auth refresh request timed out after 300ms"
+        );
     }
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1000), "{took:?}");
@@ -256,13 +339,21 @@ async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(new_token.clone(), "org-1", None)),
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            None,
+        )),
         Duration::from_millis(200),
     );
     mgr.set_external_refresher(r.clone());
@@ -271,8 +362,15 @@ async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
     assert!(gave_up.is_err(), "the first caller gave up");
     let outcome = mgr.unauthorized_recovery(&old).next().await.unwrap();
     assert_eq!(outcome, RecoveryOutcome { changed: true });
-    assert_eq!(mgr.snapshot().unwrap().unwrap().bearer_token().expose(), new_token);
-    assert_eq!(r.calls(), 1, "the second caller joined the refresh the first one started");
+    assert_eq!(
+        mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
+        new_token
+    );
+    assert_eq!(
+        r.calls(),
+        1,
+        "the second caller joined the refresh the first one started"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,12 +378,20 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "refreshed"), "org-1", None)),
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "refreshed"),
+            "org-1",
+            None,
+        )),
         Duration::from_millis(500),
     );
     mgr.set_external_refresher(r.clone());
@@ -293,7 +399,10 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
         let (mgr, old) = (mgr.clone(), old.clone());
         tokio::spawn(async move {
             let t = Instant::now();
-            (mgr.unauthorized_recovery(&old).next().await.unwrap(), t.elapsed())
+            (
+                mgr.unauthorized_recovery(&old).next().await.unwrap(),
+                t.elapsed(),
+            )
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -303,7 +412,10 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
         .unwrap();
     let (outcome, waited) = waiter.await.unwrap();
     assert_eq!(outcome, RecoveryOutcome { changed: true });
-    assert!(waited < Duration::from_millis(400), "woke at the login: {waited:?}");
+    assert!(
+        waited < Duration::from_millis(400),
+        "woke at the login: {waited:?}"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
@@ -317,12 +429,20 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "old"), "org-1", None))
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
         .await
         .unwrap();
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "refreshed"), "org-1", None)),
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "refreshed"),
+            "org-1",
+            None,
+        )),
         Duration::from_millis(200),
     );
     mgr.set_external_refresher(r.clone());
@@ -332,7 +452,10 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
     mgr.logout().await.unwrap();
-    assert_eq!(waiter.await.unwrap().unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!(
+        waiter.await.unwrap().unwrap(),
+        RecoveryOutcome { changed: true }
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(mgr.snapshot().unwrap().is_none());
     assert!(!mgr.external_tokens_active());
@@ -346,7 +469,10 @@ async fn proactive_refresh_runs_once_per_token_and_not_again_after_failing() {
     mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(expiring.clone(), "org-1", None))
         .await
         .unwrap();
-    let r = ScriptedRefresher::new(RefresherKind::Chatgpt, Err(RefreshError::transient("host says no")));
+    let r = ScriptedRefresher::new(
+        RefresherKind::Chatgpt,
+        Err(RefreshError::transient("host says no")),
+    );
     mgr.set_external_refresher(r.clone());
 
     // Off by default: nothing is asked.
@@ -356,10 +482,17 @@ async fn proactive_refresh_runs_once_per_token_and_not_again_after_failing() {
     mgr.set_proactive_external_refresh(Some(Duration::from_secs(300)));
     for _ in 0..3 {
         let c = mgr.auth().await.unwrap().unwrap();
-        assert_eq!(c.bearer_token().expose(), expiring, "a failed proactive refresh keeps the token");
+        assert_eq!(
+            c.bearer_token().expose(),
+            expiring,
+            "a failed proactive refresh keeps the token"
+        );
     }
     assert_eq!(r.calls(), 1);
-    assert_eq!(r.contexts.lock().unwrap()[0].reason, RefreshReason::ExpiringSoon);
+    assert_eq!(
+        r.contexts.lock().unwrap()[0].reason,
+        RefreshReason::ExpiringSoon
+    );
 
     // A new expiring token gets its own single attempt, which now succeeds.
     let next = fresh_jwt("org-1", "next");
@@ -380,15 +513,29 @@ async fn subscribers_see_account_and_plan_changes_only() {
     let mgr = manager(dir.path(), None);
     let mut rx = mgr.subscribe();
     assert_eq!(*rx.borrow_and_update(), AccountState::default());
-    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "a"), "org-1", None))
-        .await
-        .unwrap();
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(
+        fresh_jwt("org-1", "a"),
+        "org-1",
+        None,
+    ))
+    .await
+    .unwrap();
     assert!(rx.has_changed().unwrap());
-    assert_eq!(*rx.borrow_and_update(), state(ApiAuthMode::ChatgptAuthTokens, "org-1", "pro"));
-    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "b"), "org-1", None))
-        .await
-        .unwrap();
-    assert!(!rx.has_changed().unwrap(), "same account and plan: no change");
+    assert_eq!(
+        *rx.borrow_and_update(),
+        state(ApiAuthMode::ChatgptAuthTokens, "org-1", "pro")
+    );
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(
+        fresh_jwt("org-1", "b"),
+        "org-1",
+        None,
+    ))
+    .await
+    .unwrap();
+    assert!(
+        !rx.has_changed().unwrap(),
+        "same account and plan: no change"
+    );
     mgr.logout().await.unwrap();
     assert_eq!(*rx.borrow_and_update(), AccountState::default());
 }

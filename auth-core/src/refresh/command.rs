@@ -66,7 +66,9 @@ impl CommandBearerSource {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group, so a timeout kills what it started too.
+            .process_group(0);
         if let Some(cwd) = &self.cfg.cwd {
             cmd.current_dir(cwd);
         }
@@ -75,7 +77,15 @@ impl CommandBearerSource {
                 "provider auth command `{name}` failed to start: {e}"
             ))
         })?;
-        let output = match tokio::time::timeout(self.cfg.timeout, child.wait_with_output()).await {
+        let pid = child.id();
+        let waited = tokio::time::timeout(self.cfg.timeout, child.wait_with_output()).await;
+        if waited.is_err() {
+            if let Some(pid) = pid {
+                // SAFETY: kill(2) on the group we created; no memory is involved.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
+        }
+        let output = match waited {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => {
                 return Err(RefreshError::transient(format!(

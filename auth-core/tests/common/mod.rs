@@ -79,7 +79,9 @@ impl TokenServer {
             tokio::time::sleep(delay).await;
             (status, Json(answer))
         }
-        let app = Router::new().route("/oauth/token", post(handle)).with_state(state);
+        let app = Router::new()
+            .route("/oauth/token", post(handle))
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -96,7 +98,10 @@ impl TokenServer {
     pub async fn rotating(account: &'static str) -> TokenServer {
         let used = Arc::new(Mutex::new(HashSet::<String>::new()));
         TokenServer::start(Arc::new(move |body: &Value| {
-            let rt = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+            let rt = body["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if !used.lock().unwrap().insert(rt.clone()) {
                 let err = json!({"error": {"code": "refresh_token_reused"}});
                 return (StatusCode::BAD_REQUEST, err, Duration::ZERO);

@@ -1,0 +1,260 @@
+//! Bearer managers: derived from the base one, backed by a refresher or a real command.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authbridge_auth_core::*;
+use common::*;
+
+#[tokio::test]
+async fn a_derived_bearer_manager_returns_the_provider_token_and_the_base_keeps_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = AuthManager::new(config(dir.path()));
+    base.login_api_key(Secret::new("sk-base")).await.unwrap();
+    let r = ScriptedRefresher::new(
+        RefresherKind::Bearer,
+        Ok(ExternalAuthTokens::access_token_only("provider-token-1")),
+    );
+    let provider = base.with_external_bearer_refresher(r.clone());
+
+    let p = provider.auth().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            p.bearer_token().expose(),
+            p.mode(),
+            p.source(),
+            p.account_id()
+        ),
+        (
+            "provider-token-1",
+            ApiAuthMode::ApiKey,
+            CredentialSource::ExternalBearer,
+            None
+        )
+    );
+    let b = base.auth().await.unwrap().unwrap();
+    assert_eq!(
+        (b.bearer_token().expose(), b.source()),
+        ("sk-base", CredentialSource::StoredApiKey)
+    );
+    assert_eq!(r.calls(), 1, "the first use ran the source once");
+    provider.auth().await.unwrap();
+    assert_eq!(r.calls(), 1, "then its token is reused");
+}
+
+#[tokio::test]
+async fn recovery_on_a_bearer_manager_refreshes_once_then_returns_the_new_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = AuthManager::new(config(dir.path()));
+    let r = ScriptedRefresher::new(
+        RefresherKind::Bearer,
+        Ok(ExternalAuthTokens::access_token_only("refreshed")),
+    );
+    *r.resolved.lock().unwrap() = Some(ExternalAuthTokens::access_token_only("initial"));
+    let provider = base.with_external_bearer_refresher(r.clone());
+    let rejected = provider.auth().await.unwrap().unwrap();
+    assert_eq!(rejected.bearer_token().expose(), "initial");
+
+    let mut rec = provider.unauthorized_recovery(&rejected);
+    assert_eq!(
+        (rec.mode(), rec.step(), rec.has_next()),
+        (RecoveryMode::External, RecoveryStep::ExternalRefresh, true)
+    );
+    assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!((rec.step(), rec.has_next()), (RecoveryStep::Done, false));
+    assert_eq!(r.calls(), 1);
+    let now = provider.auth().await.unwrap().unwrap();
+    assert_eq!(now.bearer_token().expose(), "refreshed");
+    assert!(
+        base.auth().await.unwrap().is_none(),
+        "the base manager is not affected"
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_has_no_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.env_api_key = Some(Secret::new("sk-env"));
+    let mgr = AuthManager::new(cfg);
+    let creds = mgr.auth().await.unwrap().unwrap();
+    assert_eq!(creds.source(), CredentialSource::EnvApiKey);
+    let rec = mgr.unauthorized_recovery(&creds);
+    assert_eq!(
+        (
+            rec.has_next(),
+            rec.step(),
+            rec.unavailable_reason().as_str()
+        ),
+        (false, RecoveryStep::Done, "not_chatgpt_auth")
+    );
+}
+
+/// Writes a shell script and returns its path. It is run as `/bin/sh <path>`, so no test
+/// execs a file another thread may still hold open for writing (ETXTBSY).
+fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{body}\n")).unwrap();
+    path
+}
+
+fn cmd(script: &str, interval: Duration) -> CommandAuthConfig {
+    CommandAuthConfig {
+        command: "/bin/sh".into(),
+        args: vec![script.into()],
+        timeout: Duration::from_secs(5),
+        refresh_interval: interval,
+        cwd: None,
+    }
+}
+
+#[tokio::test]
+async fn the_command_token_is_trimmed_cached_and_rerun_after_a_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("count");
+    let s = script(
+        dir.path(),
+        "print-token",
+        &format!(
+            "echo x >> {0}; n=$(wc -l < {0}); printf '  token-%s \\n' $n",
+            counter.display()
+        ),
+    );
+    let base = AuthManager::new(config(dir.path()));
+    let source = Arc::new(CommandBearerSource::new(cmd(
+        s.to_str().unwrap(),
+        Duration::ZERO,
+    )));
+    let provider = base.with_external_bearer_refresher(source.clone());
+    let first = provider.auth().await.unwrap().unwrap();
+    assert_eq!(first.bearer_token().expose(), "token-1");
+    provider.auth().await.unwrap();
+    assert_eq!(source.runs().await, 1, "interval 0: cached until a 401");
+
+    let mut rec = provider.unauthorized_recovery(&first);
+    assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!(
+        provider
+            .auth()
+            .await
+            .unwrap()
+            .unwrap()
+            .bearer_token()
+            .expose(),
+        "token-2"
+    );
+    assert_eq!(source.runs().await, 2);
+}
+
+#[tokio::test]
+async fn the_command_reruns_when_its_interval_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "t", "date +%s%N");
+    let source = CommandBearerSource::new(cmd(s.to_str().unwrap(), Duration::from_millis(100)));
+    let a = source.resolve().await.unwrap().unwrap();
+    let b = source.resolve().await.unwrap().unwrap();
+    assert_eq!(a, b);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let c = source.resolve().await.unwrap().unwrap();
+    assert_ne!(a, c);
+    assert_eq!(source.runs().await, 2);
+}
+
+#[tokio::test]
+async fn a_relative_command_resolves_against_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink("/bin/echo", dir.path().join("bin/tok")).unwrap();
+    let mut c = cmd("from-cwd", Duration::ZERO);
+    c.command = "bin/tok".into();
+    c.cwd = Some(dir.path().to_path_buf());
+    let t = CommandBearerSource::new(c)
+        .resolve()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.access_token().expose(), "from-cwd");
+}
+
+#[tokio::test]
+async fn command_failures_are_worded_as_the_contract_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = script(dir.path(), "fail", "echo 'no creds here' >&2; exit 3");
+    let empty = script(dir.path(), "empty", "printf '  \\n'");
+    let slow = script(dir.path(), "slow", "sleep 30; echo late");
+    let missing = dir.path().join("missing");
+    let cases = [
+        (&fail, "/bin/sh", "provider auth command `/bin/sh` exited with status 3: no creds here".to_owned()),
+        (&empty, "/bin/sh", "provider auth command `/bin/sh` produced an empty token".to_owned()),
+        (&slow, "/bin/sh", "provider auth command `/bin/sh` timed out after 300ms".to_owned()),
+        (
+            &missing,
+            missing.to_str().unwrap(),
+            format!(
+                "provider auth command `{}` failed to start: No such file or directory (os error 2)",
+                missing.display()
+            ),
+        ),
+    ];
+    for (path, command, message) in cases {
+        let mut c = cmd(path.to_str().unwrap(), Duration::ZERO);
+        c.command = command.into();
+        c.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let err = CommandBearerSource::new(c).resolve().await.unwrap_err();
+        assert_eq!(err.to_string(), message);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slow one was killed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_command_fails_auth_instead_of_sending_no_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = script(dir.path(), "fail", "exit 1");
+    let base = AuthManager::new(config(dir.path()));
+    let provider = base.with_external_bearer_refresher(Arc::new(CommandBearerSource::new(cmd(
+        fail.to_str().unwrap(),
+        Duration::ZERO,
+    ))));
+    let err = provider.auth().await.unwrap_err();
+    assert!(matches!(err, AuthError::Refresh(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "provider auth command `/bin/sh` exited with status 1: "
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_uses_run_the_command_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "t", "sleep 0.2; echo once");
+    let base = AuthManager::new(config(dir.path()));
+    let source = Arc::new(CommandBearerSource::new(cmd(
+        s.to_str().unwrap(),
+        Duration::ZERO,
+    )));
+    let provider = base.with_external_bearer_refresher(source.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let p = provider.clone();
+        tasks.push(tokio::spawn(async move {
+            p.auth()
+                .await
+                .unwrap()
+                .unwrap()
+                .bearer_token()
+                .expose()
+                .to_owned()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "once");
+    }
+    assert_eq!(source.runs().await, 1);
+}
