@@ -128,6 +128,19 @@ async fn main() -> anyhow::Result<()> {
     step(&host, "4. the access token expires at the provider");
     mock.reject_token(&first);
     println!("   provider now answers 401 to {}", mask_str(&first));
+    mock.set_deltas([
+        "A ",
+        "401, ",
+        "one ",
+        "host ",
+        "refresh, ",
+        "one ",
+        "retry, ",
+        "and ",
+        "here ",
+        "we ",
+        "are.",
+    ]);
 
     step(
         &host,
