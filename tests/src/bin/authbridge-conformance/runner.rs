@@ -92,6 +92,18 @@ async fn run_inner(scenario: &Scenario, launch: &Launch) -> Result<(), String> {
             break;
         }
     }
+    if result.is_ok() {
+        if let Some(answered) = host
+            .session
+            .output_framing()
+            .filter(|f| *f != scenario.framing)
+        {
+            result = Err(format!(
+                "the host spoke {:?} framing, the server answered in {answered:?} framing",
+                scenario.framing
+            ));
+        }
+    }
     host.session.finish().await;
     result
 }

@@ -11,7 +11,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
-use crate::wire::{Decoder, Frame};
+use crate::wire::{Decoder, Frame, Framing};
 
 /// How to start the server under test.
 #[derive(Clone, Debug)]
@@ -67,6 +67,8 @@ pub struct Session {
     /// The server closed its stdout.
     pub eof: bool,
     stderr: Arc<Mutex<String>>,
+    /// The framing of the server's output, once detected.
+    framing: Arc<Mutex<Option<Framing>>>,
 }
 
 impl Session {
@@ -79,7 +81,9 @@ impl Session {
         let mut child = cmd.spawn()?;
         let stdin = child.stdin.take();
         let (tx, events) = mpsc::unbounded_channel();
+        let framing = Arc::new(Mutex::new(None));
         if let Some(mut out) = child.stdout.take() {
+            let detected = framing.clone();
             tokio::spawn(async move {
                 let mut decoder = Decoder::default();
                 let mut buf = vec![0u8; 64 * 1024];
@@ -87,7 +91,9 @@ impl Session {
                     match out.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            for frame in decoder.push(&buf[..n]) {
+                            let frames = decoder.push(&buf[..n]);
+                            *detected.lock().unwrap_or_else(|p| p.into_inner()) = decoder.framing();
+                            for frame in frames {
                                 let _ = tx.send(Event::Frame(frame));
                             }
                         }
@@ -125,6 +131,7 @@ impl Session {
             ignore,
             eof: false,
             stderr,
+            framing,
         })
     }
 
@@ -179,6 +186,11 @@ impl Session {
             Ok(Ok(status)) => Some(status.code()),
             _ => None,
         }
+    }
+
+    /// The framing the server answered in (`None` before it wrote anything).
+    pub fn output_framing(&self) -> Option<Framing> {
+        *self.framing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The tail of what the server wrote to stderr.
