@@ -4,7 +4,6 @@
 //! at start-up, and shared by every clone of [`ProviderClient`]. Redirects are never followed,
 //! so the bearer token only ever goes to the configured URL.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::sse::{SseEvent, SseParser};
-use super::{ProviderAuth, ProviderError, ProviderTimeouts, TurnEvent};
+use super::stream::ResponseStream;
+use super::{ProviderAuth, ProviderError, ProviderTimeouts};
 
 /// How long `list_models` may take beyond the connect timeout, body included.
 pub const LIST_MODELS_DEADLINE: Duration = Duration::from_secs(60);
@@ -132,13 +131,7 @@ impl ProviderClient {
                 read_bounded(&mut response, ERROR_BODY_LIMIT, self.timeouts.stream_idle).await;
             return Err(status_error(status.as_u16(), &body, auth.map(|a| a.bearer)));
         }
-        Ok(ResponseStream {
-            response,
-            parser: SseParser::new(),
-            pending: VecDeque::new(),
-            idle: self.timeouts.stream_idle,
-            state: State::Streaming,
-        })
+        Ok(ResponseStream::new(response, self.timeouts.stream_idle))
     }
 
     async fn http(&self) -> Result<&reqwest::Client, ProviderError> {
@@ -159,134 +152,21 @@ impl ProviderClient {
     }
 
     fn send_error(&self, url: &str, e: &reqwest::Error) -> ProviderError {
-        if e.is_connect() {
+        let message = if e.is_connect() {
             let why = if e.is_timeout() {
                 format!("timed out after {}ms", self.timeouts.connect.as_millis())
             } else {
-                why(e)
+                root_cause(e)
             };
-            ProviderError::Transport(format!("could not connect to the provider at {url}: {why}"))
+            format!("could not connect to the provider at {url}: {why}")
+        } else if e.is_builder() {
+            format!("invalid provider URL `{url}`: {}", root_cause(e))
         } else if e.is_timeout() {
-            ProviderError::Transport(format!("request to the provider at {url} timed out"))
+            format!("request to the provider at {url} timed out")
         } else {
-            ProviderError::Transport(format!(
-                "request to the provider at {url} failed: {}",
-                why(e)
-            ))
-        }
-    }
-}
-
-/// A streaming response: SSE events mapped to [`TurnEvent`]s (§6.2).
-pub struct ResponseStream {
-    response: reqwest::Response,
-    parser: SseParser,
-    pending: VecDeque<SseEvent>,
-    idle: Duration,
-    state: State,
-}
-
-enum State {
-    Streaming,
-    Completed,
-    Failed(ProviderError),
-}
-
-impl ResponseStream {
-    /// The next meaningful event. `Ok(None)` only after [`TurnEvent::Completed`]; a stream
-    /// that ends early is `Err(Failed("stream ended before response.completed"))`; no bytes
-    /// for the idle timeout is `Err(Transport(..))`. After an error, the same error again.
-    pub async fn next_event(&mut self) -> Result<Option<TurnEvent>, ProviderError> {
-        loop {
-            match &self.state {
-                State::Streaming => {}
-                State::Completed => return Ok(None),
-                State::Failed(e) => return Err(e.clone()),
-            }
-            match self.step().await {
-                Ok(Some(event)) => {
-                    if event == TurnEvent::Completed {
-                        self.state = State::Completed;
-                        self.pending.clear();
-                    }
-                    return Ok(Some(event));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.state = State::Failed(e.clone());
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// One parsed event's meaning, or one chunk read (`Ok(None)`: nothing meaningful yet).
-    async fn step(&mut self) -> Result<Option<TurnEvent>, ProviderError> {
-        if let Some(event) = self.pending.pop_front() {
-            return interpret(&event);
-        }
-        let chunk = match tokio::time::timeout(self.idle, self.response.chunk()).await {
-            Err(_) => {
-                return Err(ProviderError::Transport(format!(
-                    "provider stream idle for {}ms",
-                    self.idle.as_millis()
-                )))
-            }
-            Ok(Err(e)) => {
-                return Err(ProviderError::Transport(format!(
-                    "provider stream failed: {}",
-                    why(&e)
-                )))
-            }
-            Ok(Ok(None)) => {
-                return Err(ProviderError::Failed(
-                    "stream ended before response.completed".to_string(),
-                ))
-            }
-            Ok(Ok(Some(chunk))) => chunk,
+            format!("request to the provider at {url} failed: {}", why(e))
         };
-        let events = self
-            .parser
-            .try_push(&chunk)
-            .map_err(|e| ProviderError::Transport(e.to_string()))?;
-        self.pending.extend(events);
-        Ok(None)
-    }
-}
-
-/// Maps one SSE event per §6.2: `type` in the JSON data names it, the `event:` line is the
-/// fallback; unknown events and `[DONE]` are ignored.
-fn interpret(event: &SseEvent) -> Result<Option<TurnEvent>, ProviderError> {
-    if event.data.trim() == "[DONE]" {
-        return Ok(None);
-    }
-    let json: Option<Value> = serde_json::from_str(&event.data).ok();
-    let kind = json
-        .as_ref()
-        .and_then(|v| v.get("type"))
-        .and_then(Value::as_str)
-        .or(event.event.as_deref());
-    let text = |pointer: &str| {
-        json.as_ref()
-            .and_then(|v| v.pointer(pointer))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    match kind {
-        Some("response.output_text.delta") => Ok(text("/delta").map(TurnEvent::Delta)),
-        Some("response.completed") => Ok(Some(TurnEvent::Completed)),
-        Some("response.failed") => Err(ProviderError::Failed(
-            text("/response/error/message").unwrap_or_else(|| {
-                "the provider reported response.failed without a message".into()
-            }),
-        )),
-        Some("error") => Err(ProviderError::Failed(
-            text("/message")
-                .or_else(|| text("/error/message"))
-                .or_else(|| (json.is_none() && !event.data.is_empty()).then(|| event.data.clone()))
-                .unwrap_or_else(|| "the provider reported an error without a message".into()),
-        )),
-        _ => Ok(None),
+        ProviderError::Transport(message)
     }
 }
 
@@ -391,7 +271,7 @@ fn deadline_error(url: &str, deadline: Duration) -> ProviderError {
 }
 
 /// An error and its causes, `: `-separated (reqwest's own text is terse), without the URL.
-fn why(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn why(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = match e.downcast_ref::<reqwest::Error>() {
         Some(r) => reqwest_text(r),
         None => e.to_string(),
@@ -414,5 +294,17 @@ fn reqwest_text(e: &reqwest::Error) -> String {
     match text.find(" for url (") {
         Some(at) => text[..at].to_string(),
         None => text,
+    }
+}
+
+/// The innermost cause: for a connect error, the OS's or TLS's own words.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    match cause.downcast_ref::<reqwest::Error>() {
+        Some(r) => reqwest_text(r),
+        None => cause.to_string(),
     }
 }

@@ -253,7 +253,7 @@ async fn response_failed_fails_with_the_providers_message() {
 async fn an_error_event_fails_with_its_message_and_keeps_failing() {
     within(async {
         let error = json!({"type": "error", "message": "rate limited"});
-        let server = Server::start(move |_| sse_events(&[error.clone()])).await;
+        let server = Server::start(move |_| sse_events(std::slice::from_ref(&error))).await;
         let mut stream = client()
             .start_response(&server.base, auth(), "m", "x")
             .await

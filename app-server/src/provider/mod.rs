@@ -2,7 +2,9 @@
 //! and the SSE parser that turns its bytes into turn events.
 //!
 //! # Layout
-//! - [`client`]: [`ProviderClient`] (one lazily built reqwest client) and [`ResponseStream`].
+//! - [`client`]: [`ProviderClient`] (one lazily built reqwest client): the requests, status
+//!   handling and error wording.
+//! - [`stream`]: [`ResponseStream`], the SSE reply under the idle timeout, mapped to [`TurnEvent`]s.
 //! - [`sse`]: [`SseParser`], an incremental, size-bounded Server-Sent Events parser.
 //!
 //! Credentials are the caller's business: it passes the bearer token in [`ProviderAuth`] and,
@@ -10,6 +12,7 @@
 
 pub mod client;
 pub mod sse;
+pub mod stream;
 
 #[cfg(test)]
 mod client_tests;
@@ -19,8 +22,9 @@ mod sse_tests;
 use std::fmt;
 use std::time::Duration;
 
-pub use client::{ProviderClient, ResponseStream};
+pub use client::ProviderClient;
 pub use sse::{SseError, SseEvent, SseParser};
+pub use stream::ResponseStream;
 
 /// The provider's timeouts (`connect_timeout_ms`, `stream_idle_timeout_ms` of §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
