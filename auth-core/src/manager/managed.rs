@@ -81,6 +81,7 @@ impl Shared {
         let managed = snap.managed_tokens().ok_or_else(|| {
             RefreshError::transient("Failed to refresh token: no refresh token: not managed")
         })?;
+        tracing::trace!(refresh_token = ?managed.refresh_token, "calling the token endpoint");
         let fresh = match self.endpoint.refresh(&managed.refresh_token).await {
             Ok(t) => t,
             Err(e) => {

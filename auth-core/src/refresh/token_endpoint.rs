@@ -99,7 +99,13 @@ impl TokenEndpoint {
                 Err(_) => Err(transient(status.as_str(), "unparsable response body")),
             };
         }
-        Err(classify_failure(status.as_u16(), &bytes))
+        // An endpoint that echoes the refresh token must not put it in our message.
+        Err(match classify_failure(status.as_u16(), &bytes) {
+            RefreshError::Transient(m) => {
+                RefreshError::Transient(m.replace(refresh_token.expose(), "[redacted]"))
+            }
+            permanent => permanent,
+        })
     }
 }
 
