@@ -18,6 +18,10 @@ pub mod stream;
 mod client_tests;
 #[cfg(test)]
 mod sse_tests;
+#[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
+mod test_server;
 
 use std::fmt;
 use std::time::Duration;
