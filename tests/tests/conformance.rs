@@ -1,0 +1,256 @@
+//! Runs the conformance kit (`authbridge-conformance`) against our server binary, in both
+//! modes: every scenario must pass in server mode, and host mode must pass a well-behaved
+//! host and fail a broken one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const KIT: &str = env!("CARGO_BIN_EXE_authbridge-conformance");
+
+/// `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge` next to this test binary
+/// (`<target>/debug/deps/conformance-…`), built once if it is missing.
+fn server_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("AUTHBRIDGE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let debug = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/debug/deps");
+        let bin = debug.join("authbridge");
+        if !bin.is_file() {
+            let target = debug.parent().expect("<target>");
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "build",
+                    "-p",
+                    "authbridge-app-server",
+                    "--bin",
+                    "authbridge",
+                ])
+                .env("CARGO_TARGET_DIR", target)
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status();
+            assert!(
+                matches!(status, Ok(s) if s.success()) && bin.is_file(),
+                "the server is not at {} and building it failed ({status:?}); run \
+                 `cargo build -p authbridge-app-server` or set AUTHBRIDGE_BIN",
+                bin.display()
+            );
+        }
+        bin
+    })
+    .clone()
+}
+
+/// The server command with the kit's placeholders: a fresh home and the mock provider.
+fn server_command() -> Vec<String> {
+    vec![
+        server_bin().to_string_lossy().into_owned(),
+        "--home".into(),
+        "{home}".into(),
+        "-c".into(),
+        "model_providers.openai.base_url={provider_url}".into(),
+        "-c".into(),
+        "model_providers.openai.chatgpt_base_url={provider_url}".into(),
+    ]
+}
+
+fn kit(args: &[&str], tail: &[String], peer: Option<&str>) -> Output {
+    let mut cmd = Command::new(KIT);
+    cmd.args(args)
+        .arg("--")
+        .args(tail)
+        .env_remove("AUTHBRIDGE_CONFORMANCE_PEER");
+    if let Some(peer) = peer {
+        cmd.env("AUTHBRIDGE_CONFORMANCE_PEER", peer);
+    }
+    cmd.output().expect("the conformance kit runs")
+}
+
+fn scenario_count() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+        .expect("the scenario directory")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+        })
+        .count()
+}
+
+fn statuses(report: &Value, column: &str) -> Vec<(String, String)> {
+    report["scenarios"]
+        .as_array()
+        .expect("a scenario list")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_owned(),
+                s[column]["status"].as_str().unwrap_or("none").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_scenario_passes_against_our_server() {
+    let out = kit(&["server", "--json"], &server_command(), None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a JSON report ({e}): {stdout}"));
+    let failures: Vec<(String, String)> = report["scenarios"]
+        .as_array()
+        .expect("a scenario list")
+        .iter()
+        .filter(|s| s["ours"]["status"] != "pass")
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_owned(),
+                s["ours"]["detail"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        Vec::<(String, String)>::new(),
+        "scenarios that did not pass"
+    );
+    assert_eq!(
+        report["summary"]["line"],
+        format!("{} passed, 0 failed, 0 skipped", scenario_count())
+    );
+    assert!(out.status.success(), "exit status {:?}", out.status);
+}
+
+#[test]
+fn a_failing_scenario_shows_expected_and_got_and_fails_the_run() {
+    // A server that cannot accept any message: every scenario must fail, with the mismatch.
+    let mut command = server_command();
+    command.extend(["-c".into(), "max_message_bytes=20".into()]);
+    let out = kit(&["server", "--scenario", "handshake-ok"], &command, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected = concat!(
+        "FAIL     handshake-ok\n",
+        "    step 2 (expect response id=0): expected ",
+        r#"{"id":0,"result":{"serverInfo":{"name":"{{string}}","version":"{{string}}"},"userAgent":"{{string}}"}}"#,
+        "\n        got ",
+        r#"{"error":{"code":-32600,"message":"message too large: more than 20 bytes"},"id":null}"#,
+        " (set \"skip_other\": true if that is fine)\n",
+        "0 passed, 1 failed, 0 skipped\n"
+    );
+    assert_eq!(stdout, expected);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_peer_column_shows_skips_and_documented_differences() {
+    // The "peer" is our server crippled so every message is too large: it fails everything,
+    // which is listed as a failure, or as a documented difference where the scenario has one.
+    let peer = format!(
+        "{} --home {{home}} -c max_message_bytes=20",
+        server_bin().display()
+    );
+    let args = [
+        "server",
+        "--json",
+        "--scenario",
+        "handshake-ok",
+        "--scenario",
+        "model-list",
+        "--scenario",
+        "unknown-method",
+    ];
+    let out = kit(&args, &server_command(), Some(&peer));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let rows: Vec<(String, String, String)> = statuses(&report, "ours")
+        .into_iter()
+        .zip(statuses(&report, "peer"))
+        .map(|((name, ours), (_, peer))| (name, ours, peer))
+        .collect();
+    let expected = [
+        ("handshake-ok", "pass", "fail"),
+        ("model-list", "pass", "skipped"),
+        ("unknown-method", "pass", "differs"),
+    ];
+    assert_eq!(
+        rows,
+        expected
+            .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
+            .to_vec()
+    );
+    assert_eq!(
+        report["peer_summary"]["line"],
+        "0 passed, 1 failed, 1 skipped, 1 differ (documented)"
+    );
+    assert!(
+        out.status.success(),
+        "the peer's failures do not fail the run: {:?}",
+        out.status
+    );
+}
+
+#[test]
+fn host_mode_passes_a_well_behaved_host() {
+    let out = kit(&["host"], &[KIT.to_owned(), "sample-host".into()], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.ends_with("\n6 passed, 0 failed, 0 skipped\n"),
+        "{stdout}"
+    );
+    assert!(out.status.success(), "{stdout}");
+}
+
+#[test]
+fn host_mode_fails_a_host_that_answers_refreshes_with_a_non_jwt() {
+    let out = kit(
+        &["host", "--json"],
+        &[KIT.to_owned(), "sample-host".into(), "--bad".into()],
+        None,
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let verdicts: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap_or_default().to_owned(),
+                f["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("initialize-first", "pass"),
+        ("login-chatgpt-auth-tokens", "pass"),
+        ("refresh-unauthorized", "fail"),
+        ("refresh-unauthorized-no-previous", "fail"),
+        ("refresh-expiring-soon", "fail"),
+        ("closes-stdin", "pass"),
+    ];
+    assert_eq!(
+        verdicts,
+        expected.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+    );
+    assert_eq!(
+        report["findings"][2]["detail"],
+        "result.accessToken is not a JWT: not three non-empty dot-separated segments"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn host_mode_fails_a_host_that_never_starts_the_server() {
+    let out = kit(&["host"], &["true".into()], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "host: the host exited with exit status: 0\nFAIL     spawns-authbridge-cmd: \n    the host never started $AUTHBRIDGE_CMD (the host exited with exit status: 0)\n0 passed, 1 failed, 0 skipped\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
