@@ -1,13 +1,15 @@
 //! Tests of the provider client's requests against a real HTTP server on 127.0.0.1: headers,
 //! status handling and wording, redirects, connection errors, and no token in any error.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
 use super::test_server::*;
-use super::{ProviderError, TurnEvent};
+use super::{ProviderClient, ProviderError, ProviderTimeouts, TurnEvent};
 
 #[tokio::test]
 async fn without_auth_no_authorization_or_account_header_is_sent() {
@@ -279,6 +281,39 @@ async fn the_http_client_is_built_on_first_use_not_at_construction() {
         assert!(format!("{client:?}").contains("built: false"));
         let _ = client.list_models(&refused_base().await, None).await;
         assert!(format!("{client:?}").contains("built: true"));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_provider_that_never_answers_fails_after_connect_plus_idle_timeout() {
+    within(async {
+        // Accepts connections and never writes a byte.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = ProviderClient::new(ProviderTimeouts {
+            connect: Duration::from_millis(100),
+            stream_idle: IDLE,
+        });
+        let started = Instant::now();
+        let error = client.start_response(&base, auth(), "m", "x").await.err();
+        let waited = started.elapsed();
+        assert_eq!(
+            error,
+            Some(ProviderError::Transport(format!(
+                "request to the provider at {base}/responses timed out after 400ms"
+            )))
+        );
+        assert!(
+            waited >= Duration::from_millis(400) && waited < Duration::from_secs(2),
+            "waited {waited:?}"
+        );
     })
     .await
 }
