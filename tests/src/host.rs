@@ -19,64 +19,17 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::refresh_policy::{RefreshPolicy, RefreshRequest};
 use crate::transcript::{Direction, Transcript};
-use crate::wire::{encode, Decoder, Frame, Framing};
+use crate::wire::{encode, Framing};
+
+mod options;
+mod reader;
+
+pub use options::{split_response, HostError, HostOptions, StderrMode};
 
 /// The method of the server→host refresh request.
 pub const REFRESH_METHOD: &str = "account/chatgptAuthTokens/refresh";
 /// Deadline of `request` and `initialize`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What happens to the server's stderr.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StderrMode {
-    /// Kept in a buffer (`stderr_text()`).
-    #[default]
-    Capture,
-    /// Passed through to this process's stderr.
-    Inherit,
-}
-
-/// How the host behaves.
-#[derive(Clone, Debug, Default)]
-pub struct HostOptions {
-    pub framing: Framing,
-    pub stderr: StderrMode,
-    pub refresh: RefreshPolicy,
-    /// Send `"jsonrpc":"2.0"` in every message.
-    pub jsonrpc: bool,
-    /// Write each transcript line to stderr as it happens (also on with `AUTHBRIDGE_TRANSCRIPT=1`).
-    pub echo_transcript: bool,
-    /// Raw mode: do not parse stdout (no routing, no refresh answers); read it with
-    /// `stdout_bytes`.
-    pub raw: bool,
-}
-
-/// A request that got no answer.
-#[derive(Debug)]
-pub enum HostError {
-    /// No response within the deadline.
-    Timeout { method: String, after: Duration },
-    /// The server's stdout closed first.
-    Closed { method: String },
-    /// Writing to the server failed.
-    Io(String),
-}
-
-impl std::fmt::Display for HostError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Timeout { method, after } => {
-                write!(f, "no response to {method} within {after:?}")
-            }
-            Self::Closed { method } => {
-                write!(f, "server stdout closed before the response to {method}")
-            }
-            Self::Io(e) => write!(f, "writing to the server failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for HostError {}
 
 #[derive(Default)]
 struct Inbox {
@@ -154,7 +107,7 @@ impl Host {
             });
         }
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_stdout(stdout, shared.clone(), opts.raw));
+            tokio::spawn(reader::read_stdout(stdout, shared.clone(), opts.raw));
         }
         Ok(Self {
             child,
@@ -320,28 +273,39 @@ impl Host {
             .collect()
     }
 
-    /// Takes the first not-yet-taken notification with this method, waiting up to `timeout`.
-    pub async fn next_notification(&self, method: &str, timeout: Duration) -> Option<Value> {
+    /// Polls `check` each time something arrives, until it gives a value, stdout closes
+    /// (one last check) or the deadline passes.
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        check: impl Fn(&Shared) -> Option<T>,
+    ) -> Option<T> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.shared.changed.notified();
-            {
-                let mut inbox = lock(&self.shared.inbox);
-                if let Some(i) = inbox
-                    .notifications
-                    .iter()
-                    .position(|n| n["method"] == method)
-                {
-                    return inbox.notifications.remove(i);
-                }
-                if inbox.eof {
-                    return None;
-                }
+            if let Some(found) = check(&self.shared) {
+                return Some(found);
+            }
+            if lock(&self.shared.inbox).eof {
+                return check(&self.shared);
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
+                return check(&self.shared);
             }
         }
+    }
+
+    /// Takes the first not-yet-taken notification with this method, waiting up to `timeout`.
+    pub async fn next_notification(&self, method: &str, timeout: Duration) -> Option<Value> {
+        self.wait_until(timeout, |s| {
+            let mut inbox = lock(&s.inbox);
+            let i = inbox
+                .notifications
+                .iter()
+                .position(|n| n["method"] == method)?;
+            inbox.notifications.remove(i)
+        })
+        .await
     }
 
     /// Waits until some received message satisfies `pred` and returns it.
@@ -350,50 +314,24 @@ impl Host {
         pred: impl Fn(&Value) -> bool,
         timeout: Duration,
     ) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.shared.changed.notified();
-            {
-                let inbox = lock(&self.shared.inbox);
-                if let Some(m) = inbox.all.iter().find(|m| pred(m)) {
-                    return Some(m.clone());
-                }
-                if inbox.eof {
-                    return None;
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.wait_until(timeout, |s| {
+            lock(&s.inbox).all.iter().find(|m| pred(m)).cloned()
+        })
+        .await
     }
 
     /// Waits until `n` refresh requests have arrived; false at the deadline.
     pub async fn wait_refresh_requests(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.shared.changed.notified();
-            if lock(&self.shared.refreshes).len() >= n {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return lock(&self.shared.refreshes).len() >= n;
-            }
-        }
+        self.wait_until(timeout, |s| (lock(&s.refreshes).len() >= n).then_some(()))
+            .await
+            .is_some()
     }
 
     /// Waits until the server's stdout holds at least `n` bytes; false at the deadline.
     pub async fn wait_stdout_len(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.shared.changed.notified();
-            if lock(&self.shared.stdout).len() >= n {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return lock(&self.shared.stdout).len() >= n;
-            }
-        }
+        self.wait_until(timeout, |s| (lock(&s.stdout).len() >= n).then_some(()))
+            .await
+            .is_some()
     }
 
     /// Closes the server's stdin (end of session).
@@ -417,15 +355,6 @@ impl Host {
     }
 }
 
-/// `{"result": r}` → `Ok(r)`; `{"error": e}` → `Err(e)`.
-pub fn split_response(response: Value) -> Result<Value, ErrorObject> {
-    if let Some(error) = response.get("error") {
-        return Err(serde_json::from_value(error.clone())
-            .unwrap_or_else(|_| ErrorObject::new(0, format!("malformed error object: {error}"))));
-    }
-    Ok(response.get("result").cloned().unwrap_or(Value::Null))
-}
-
 async fn send(shared: &Shared, mut message: Value) -> Result<(), HostError> {
     if shared.jsonrpc {
         if let Some(obj) = message.as_object_mut() {
@@ -446,70 +375,4 @@ async fn send(shared: &Shared, mut message: Value) -> Result<(), HostError> {
         .flush()
         .await
         .map_err(|e| HostError::Io(e.to_string()))
-}
-
-async fn read_stdout(mut stdout: tokio::process::ChildStdout, shared: Arc<Shared>, raw: bool) {
-    let mut decoder = Decoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match stdout.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        lock(&shared.stdout).extend_from_slice(&buf[..n]);
-        if !raw {
-            for frame in decoder.push(&buf[..n]) {
-                match frame {
-                    Frame::Message(m) => dispatch(&shared, m),
-                    Frame::NotJson(bytes) => lock(&shared.not_json).push(bytes),
-                }
-            }
-        }
-        shared.changed.notify_waiters();
-    }
-    lock(&shared.inbox).eof = true;
-    lock(&shared.pending).clear();
-    shared.changed.notify_waiters();
-}
-
-fn dispatch(shared: &Arc<Shared>, message: Value) {
-    shared.transcript.record(Direction::Received, &message);
-    lock(&shared.inbox).all.push(message.clone());
-    let has_method = message.get("method").is_some();
-    let has_id = message.get("id").is_some();
-    if has_method && has_id {
-        answer_server_request(shared, message);
-    } else if has_method {
-        lock(&shared.inbox).notifications.push_back(message);
-    } else if let Some(tx) = lock(&shared.pending).remove(&id_key(&message["id"])) {
-        let _ = tx.send(message);
-    }
-}
-
-fn answer_server_request(shared: &Arc<Shared>, message: Value) {
-    let id = message["id"].clone();
-    if message["method"] != REFRESH_METHOD {
-        let reply = json!({"id": id, "error": {"code": -32601, "message": format!("Method not found: {}", message["method"].as_str().unwrap_or(""))}});
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _ = send(&shared, reply).await;
-        });
-        return;
-    }
-    let request = RefreshRequest {
-        id: id.clone(),
-        params: message.get("params").cloned().unwrap_or(Value::Null),
-        at: shared.start.elapsed(),
-    };
-    lock(&shared.refreshes).push(request.clone());
-    let policy = lock(&shared.policy).clone();
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        if !policy.pause().is_zero() {
-            tokio::time::sleep(policy.pause()).await;
-        }
-        if let Some(reply) = policy.reply(&request).to_response(&id) {
-            let _ = send(&shared, reply).await;
-        }
-    });
 }

@@ -16,11 +16,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use bytes::Bytes;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::sys::raise_nofile_limit;
+
+mod sse;
+pub use sse::sse_event;
 
 /// How the mock starts.
 #[derive(Clone, Debug)]
@@ -304,7 +306,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         return json_response(200, json!({"object": "list", "data": data}));
     }
     if recorded.method == "POST" && path.ends_with("/responses") {
-        return stream_response(&inner, failure);
+        return sse::stream_response(&inner, failure);
     }
     json_response(
         404,
@@ -372,77 +374,5 @@ fn status_response(status: u16, body: String) -> Response {
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", content_type)
         .body(Body::from(body))
-        .unwrap_or_default()
-}
-
-/// One SSE event with an `event:` line and a JSON `data:` line.
-pub fn sse_event(data: &Value) -> String {
-    let kind = data["type"].as_str().unwrap_or("message");
-    format!("event: {kind}\ndata: {data}\n\n")
-}
-
-type Chunk = Result<Bytes, std::io::Error>;
-
-fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> Response {
-    let deltas = lock(&inner.deltas).clone();
-    let delay = *lock(&inner.delta_delay);
-    let (tx, rx) = mpsc::channel::<Chunk>(16);
-    let mut stop = inner.shutdown.clone();
-    tokio::spawn(async move {
-        let send = |s: String| {
-            let tx = tx.clone();
-            async move { tx.send(Ok(Bytes::from(s))).await.is_ok() }
-        };
-        let limit = match &failure {
-            Some(Failure::StallAfterHeaders) => {
-                let _ = stop.wait_for(|s| *s).await;
-                return;
-            }
-            Some(Failure::MalformedSse) => {
-                let _ = send("event: response.output_text.delta\ndata: {not json\n\n".into()).await;
-                return;
-            }
-            Some(Failure::CutAfter { deltas }) | Some(Failure::EndEarly { deltas }) => *deltas,
-            _ => usize::MAX,
-        };
-        let created = json!({"type": "response.created", "response": {"id": "resp_mock", "status": "in_progress"}});
-        if !send(sse_event(&created)).await {
-            return;
-        }
-        for delta in deltas.iter().take(limit) {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let event = json!({"type": "response.output_text.delta", "delta": delta});
-            if !send(sse_event(&event)).await {
-                return;
-            }
-        }
-        let last = match failure {
-            Some(Failure::CutAfter { .. }) => {
-                let _ = tx
-                    .send(Err(std::io::Error::other("mock provider cut the stream")))
-                    .await;
-                return;
-            }
-            Some(Failure::EndEarly { .. }) => return,
-            Some(Failure::ResponseFailed { message }) => json!({
-                "type": "response.failed",
-                "response": {"id": "resp_mock", "status": "failed", "error": {"message": message}}
-            }),
-            _ => json!({
-                "type": "response.completed",
-                "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat()}
-            }),
-        };
-        let _ = send(sse_event(&last)).await;
-    });
-    let stream =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from_stream(stream))
         .unwrap_or_default()
 }
