@@ -3,7 +3,7 @@
 //! # Layout
 //! - `server` mode: [`scenario`] files are run by [`runner`] against a fresh server per
 //!   scenario ([`session`] owns the pipes, [`wire`] the framing, [`pattern`] the matchers,
-//!   [`provider`] the mock model provider); [`report`] prints the result.
+//!   `authbridge_tests::mock_provider` the model provider); [`report`] prints the result.
 //! - `host` mode: [`host`] spawns the host under test with `AUTHBRIDGE_CMD` naming the
 //!   hidden `stand-in` mode ([`stand_in`]), which plays the server and records findings.
 //! - `sample-host` ([`sample_host`]): a minimal well-behaved host, to prove host mode works.
@@ -12,7 +12,6 @@
 
 mod host;
 mod pattern;
-mod provider;
 mod report;
 mod runner;
 mod sample_host;

@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::pattern::{self, expand, Captures, JwtSpec};
-use crate::provider::Provider;
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
 use crate::wire::{encode, kind_of, Framing, Kind};
+use authbridge_tests::mock_provider::{MockOptions, MockProvider};
 
 /// How one scenario went against one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,25 +44,32 @@ async fn run_inner(scenario: &Scenario, launch: &Launch) -> Result<(), String> {
     for t in &spec.accept {
         accept.push(pattern::expand_str(t, &mut caps)?);
     }
-    let deltas = spec
-        .deltas
-        .unwrap_or_else(|| ["Hello", ", ", "world", "!"].map(String::from).to_vec());
-    let provider = Provider::start(accept, deltas)
+    let mut opts = MockOptions::with_tokens(accept);
+    if let Some(deltas) = spec.deltas {
+        opts.deltas = deltas;
+    }
+    let provider = MockProvider::start(opts)
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
+    let url = provider.url();
     let home_str = home.path().to_string_lossy().into_owned();
+    for (name, text) in &scenario.files {
+        let path = home.path().join(name);
+        let text = pattern::expand_str(text, &mut caps)?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let extra: Vec<String> = scenario
         .config
         .iter()
         .flat_map(|c| {
             [
                 "-c".to_owned(),
-                c.replace("{provider_url}", provider.url())
+                c.replace("{provider_url}", &url)
                     .replace("{home}", &home_str),
             ]
         })
         .collect();
-    let mut cmd = launch.command(&home_str, provider.url(), &extra);
+    let mut cmd = launch.command(&home_str, &url, &extra);
     cmd.env_remove("AUTHBRIDGE_API_KEY")
         .env("AUTHBRIDGE_HOME", home.path())
         .current_dir(home.path());
@@ -115,7 +122,7 @@ struct Host {
     /// Whether the kit's messages carry `"jsonrpc":"2.0"`: decided by the first one it sends.
     jsonrpc: Option<bool>,
     default_ms: u64,
-    provider: Provider,
+    provider: MockProvider,
 }
 
 impl Host {

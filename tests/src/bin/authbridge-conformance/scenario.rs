@@ -47,6 +47,9 @@ pub struct Scenario {
     /// Methods of messages from the server that are dropped on arrival (e.g. `turn/delta`).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Files written into the fresh home before the server starts: name → text (templates).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
     /// Default deadline of every wait, in milliseconds.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
