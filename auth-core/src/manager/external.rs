@@ -46,7 +46,14 @@ impl AuthManager {
                 Joined::Same(f) => (f, true),
                 Joined::Other(f) => (f, false),
             };
-            let replaced = generation.wait_for(|_| !sh.external_is(rejected));
+            // Woken by every change; the state is read outside the channel's lock.
+            let replaced = async {
+                while sh.external_is(rejected) {
+                    if generation.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
             tokio::select! {
                 result = flight.wait() => {
                     if same {
@@ -179,7 +186,7 @@ async fn run_chatgpt_refresh(
         .is_some_and(|c| c.same_tokens(&rejected))
     {
         st.external = Some(creds);
-        sh.commit(&st);
+        sh.commit(st);
         tracing::debug!(
             reason = reason.as_str(),
             "external ChatGPT tokens refreshed"

@@ -34,7 +34,7 @@ impl AuthManager {
         st.stored = Stored::Loaded(Some(creds.clone()));
         st.stamp = file::stamp(&sh.auth_path);
         *lock(&sh.permanent) = None;
-        sh.commit(&st);
+        sh.commit(st);
         Ok(creds)
     }
 
@@ -47,7 +47,7 @@ impl AuthManager {
         let creds = validate_external(&self.shared, &tokens)?;
         let mut st = write_lock(&self.shared.state);
         st.external = Some(creds.clone());
-        self.shared.commit(&st);
+        self.shared.commit(st);
         Ok(creds)
     }
 
@@ -58,7 +58,7 @@ impl AuthManager {
         {
             let mut st = write_lock(&sh.state);
             if st.external.take().is_some() {
-                sh.commit(&st);
+                sh.commit(st);
                 return Ok(());
             }
         }
@@ -71,7 +71,7 @@ impl AuthManager {
         st.stored = Stored::Loaded(None);
         st.stamp = None;
         *lock(&sh.permanent) = None;
-        sh.commit(&st);
+        sh.commit(st);
         Ok(())
     }
 }

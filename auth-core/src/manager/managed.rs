@@ -125,6 +125,6 @@ impl Shared {
         let mut st = write_lock(&self.state);
         st.stored = Stored::Loaded(creds);
         st.stamp = file::stamp(&self.auth_path);
-        self.commit(&st);
+        self.commit(st);
     }
 }

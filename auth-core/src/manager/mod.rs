@@ -83,6 +83,7 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     account_tx: watch::Sender<AccountState>,
     generation_tx: watch::Sender<u64>,
+    publish_lock: Mutex<()>,
     managed_lock: tokio::sync::Mutex<()>,
     chatgpt_flight: SingleFlight,
     permanent: Mutex<Option<(Credentials, RefreshError)>>,
@@ -96,6 +97,8 @@ pub(crate) struct Shared {
 /// Per-manager parts: a derived bearer manager has its own refresher and token.
 #[derive(Default)]
 struct Local {
+    /// True while a `Bearer` refresher is registered (read on every `auth()`).
+    is_bearer: std::sync::atomic::AtomicBool,
     refresher: RwLock<Option<Arc<dyn ExternalAuthRefresher>>>,
     bearer: RwLock<Option<Credentials>>,
     bearer_flight: SingleFlight,
@@ -158,6 +161,7 @@ impl AuthManager {
             state: RwLock::new(state),
             account_tx: watch::channel(initial).0,
             generation_tx: watch::channel(0).0,
+            publish_lock: Mutex::new(()),
             managed_lock: tokio::sync::Mutex::new(()),
             chatgpt_flight: SingleFlight::default(),
             permanent: Mutex::new(None),
@@ -177,8 +181,10 @@ impl AuthManager {
     /// proactive managed refresh (exp within 5 min or 8 days old) and, when enabled, a
     /// proactive external refresh; a failed proactive refresh returns the current ones.
     pub async fn auth(&self) -> Result<Option<Credentials>, AuthError> {
-        if let Some(r) = self.bearer_refresher() {
-            return self.bearer_auth(r).await.map(Some);
+        if self.local.is_bearer.load(Ordering::Acquire) {
+            if let Some(r) = self.bearer_refresher() {
+                return self.bearer_auth(r).await.map(Some);
+            }
         }
         let now = now_ms();
         let Some(creds) = self.shared.current(now)? else {
@@ -229,12 +235,15 @@ impl AuthManager {
     /// Registers the refresher (one at a time). A `Bearer` one makes this manager return
     /// the source's token as API-key-style credentials.
     pub fn set_external_refresher(&self, r: Arc<dyn ExternalAuthRefresher>) {
+        let bearer = r.kind() == RefresherKind::Bearer;
         *write_lock(&self.local.refresher) = Some(r);
+        self.local.is_bearer.store(bearer, Ordering::Release);
     }
 
     /// Removes the refresher.
     pub fn clear_external_refresher(&self) {
         *write_lock(&self.local.refresher) = None;
+        self.local.is_bearer.store(false, Ordering::Release);
         *write_lock(&self.local.bearer) = None;
     }
 
@@ -252,12 +261,12 @@ impl AuthManager {
         self: &Arc<Self>,
         r: Arc<dyn ExternalAuthRefresher>,
     ) -> Arc<AuthManager> {
-        let local = Local::default();
-        *write_lock(&local.refresher) = Some(r);
-        Arc::new(AuthManager {
+        let derived = AuthManager {
             shared: self.shared.clone(),
-            local: Arc::new(local),
-        })
+            local: Arc::new(Local::default()),
+        };
+        derived.set_external_refresher(r);
+        Arc::new(derived)
     }
 
     /// The 401 recovery sequence for `rejected` (§4.3).
@@ -341,13 +350,18 @@ impl Shared {
             (None, None) => false,
             _ => true,
         };
-        self.commit(&st);
+        self.commit(st);
         changed
     }
 
-    /// Publishes the account triple and wakes waiters after a change to `st`.
-    fn commit(&self, st: &State) {
-        let now = base_state(st);
+    /// Lets go of the state lock, then publishes the account triple and wakes refresh
+    /// waiters. Publishing happens outside the state lock (a subscriber holding a borrow
+    /// may call back into the manager) and under `publish_lock`, from a fresh read, so
+    /// concurrent changes are published in order and the last one wins.
+    fn commit(&self, st: std::sync::RwLockWriteGuard<'_, State>) {
+        drop(st);
+        let _order = lock(&self.publish_lock);
+        let now = base_state(&read_lock(&self.state));
         self.account_tx.send_if_modified(|cur| {
             if *cur != now {
                 *cur = now;
