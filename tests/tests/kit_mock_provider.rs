@@ -271,7 +271,7 @@ async fn delta_delay_spaces_the_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_streams_all_complete() {
     let mut opts = MockOptions::with_tokens(["t"]);
-    opts.delta_delay = Duration::from_millis(20);
+    opts.delta_delay = Duration::from_millis(10);
     let mock = MockProvider::start(opts).await.unwrap();
     let client = reqwest::Client::builder()
         .no_proxy()
