@@ -195,3 +195,26 @@ fn unknown_members_survive_a_rewrite() {
         serde_json::json!({"x": 1})
     );
 }
+
+#[test]
+fn temporary_files_left_by_a_dead_writer_are_removed_by_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join(".auth.json.tmp-999999-0");
+    let fresh = dir.path().join(".auth.json.tmp-999999-1");
+    for p in [&stale, &fresh] {
+        std::fs::write(p, "partial").unwrap();
+    }
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    file::write(
+        &dir.path().join("auth.json"),
+        &AuthFile::api_key(&Secret::new("sk-1")),
+    )
+    .unwrap();
+    assert_eq!((stale.exists(), fresh.exists()), (false, true));
+}

@@ -7,7 +7,10 @@ use authbridge_auth_core::*;
 use common::*;
 
 fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
@@ -16,7 +19,13 @@ fn thread_cpu_ns() -> u128 {
 #[tokio::test]
 async fn auth_on_cached_credentials_costs_less_than_100ns_in_release() {
     let dir = tempfile::tempdir().unwrap();
-    write_managed(dir.path(), &fresh_jwt("org-1", "a"), &fresh_jwt("org-1", "i"), "rt", "org-1");
+    write_managed(
+        dir.path(),
+        &fresh_jwt("org-1", "a"),
+        &fresh_jwt("org-1", "i"),
+        "rt",
+        "org-1",
+    );
     let mgr = AuthManager::new(config(dir.path()));
     let first = mgr.auth().await.unwrap().unwrap();
     const N: u128 = 300_000;

@@ -188,7 +188,36 @@ pub fn write(path: &Path, file: &AuthFile) -> Result<(), AuthError> {
         let _ = fs::remove_file(&tmp);
         return Err(AuthError::io(path, e));
     }
+    remove_stale_temp_files(dir);
     Ok(())
+}
+
+/// Temporary files older than this were left by a writer that died before its rename.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Deletes temporary files that writers killed mid-write left behind (best effort).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".auth.json.tmp-")
+        {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
