@@ -3,10 +3,11 @@
 //! Order: `AUTHBRIDGE_BIN`; else `<target>/debug/authbridge` where `<target>` is
 //! `CARGO_TARGET_DIR` or derived from this executable's path (test binaries live in
 //! `<target>/debug/deps/`). If it is missing, `cargo build -p authbridge-app-server --bin
-//! authbridge` runs once per process and the path is checked again.
+//! authbridge` runs once per process, into `<target>/authbridge-kit` (see `authbridge_bin`).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Where the binary should be, without building it.
 pub fn expected_path() -> PathBuf {
@@ -47,10 +48,18 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Deadline for building the server from inside a test run.
+const BUILD_DEADLINE: Duration = Duration::from_secs(900);
+
 /// Path of the `authbridge` binary, building it once if it is missing.
 ///
+/// The build goes to its own target directory, `<target>/authbridge-kit`: `cargo test`
+/// holds the lock of `<target>` while tests run, so a nested build there would wait
+/// forever. It runs on every first call in a process (a no-op when up to date), so the
+/// binary it yields is never stale.
+///
 /// # Panics
-/// If it is still missing after the build: the message says how to provide it.
+/// If the binary is still missing after the build: the message says how to provide it.
 pub fn authbridge_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -59,30 +68,54 @@ pub fn authbridge_bin() -> PathBuf {
             if path.is_file() || std::env::var_os("AUTHBRIDGE_BIN").is_some() {
                 return path;
             }
-            let status = std::process::Command::new(
-                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-            )
-            .args([
-                "build",
-                "-p",
-                "authbridge-app-server",
-                "--bin",
-                "authbridge",
-            ])
-            .env("CARGO_TARGET_DIR", target_dir())
-            .current_dir(workspace_root())
-            .stdout(std::process::Stdio::null())
-            .status();
-            if !matches!(status, Ok(s) if s.success()) || !path.is_file() {
+            let kit_target = target_dir().join("authbridge-kit");
+            let built = kit_target.join("debug").join("authbridge");
+            let outcome = build_into(&kit_target);
+            if !built.is_file() {
                 panic!(
-                    "the authbridge binary is not at {} and building it failed ({status:?}); \
-                     run `cargo build -p authbridge-app-server` or set AUTHBRIDGE_BIN",
-                    path.display()
+                    "the authbridge binary is not at {} and building it into {} failed ({outcome}); \
+                     run `cargo build -p authbridge-app-server` first or set AUTHBRIDGE_BIN",
+                    path.display(),
+                    kit_target.display()
                 );
             }
-            path
+            built
         })
         .clone()
+}
+
+/// Runs `cargo build -p authbridge-app-server --bin authbridge` with a deadline; what happened.
+fn build_into(target: &Path) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let child = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "authbridge-app-server",
+            "--bin",
+            "authbridge",
+        ])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(workspace_root())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => return format!("cargo did not start: {e}"),
+    };
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.to_string(),
+            Ok(None) if started.elapsed() > BUILD_DEADLINE => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return format!("no result within {BUILD_DEADLINE:?}");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return format!("waiting for cargo failed: {e}"),
+        }
+    }
 }
 
 /// A command running the server: `authbridge --home <home> -c k=v ...`, with a clean
