@@ -327,8 +327,16 @@ impl Shared {
                 return stored_result(&st.stored, &self.auth_path);
             }
         }
-        self.next_stat_ms.store(now + 1000, Ordering::Relaxed);
-        self.reload_if_changed();
+        // One caller per second does the stat; the others keep the cached credentials.
+        let due = self.next_stat_ms.load(Ordering::Relaxed);
+        if now >= due
+            && self
+                .next_stat_ms
+                .compare_exchange(due, now + 1000, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.reload_if_changed();
+        }
         stored_result(&read_lock(&self.state).stored, &self.auth_path)
     }
 
@@ -341,9 +349,14 @@ impl Shared {
         if read_lock(&self.state).stamp == now_stamp {
             return false;
         }
+        // Read outside the lock: readers never wait on file I/O.
+        let Some((stored, stamp)) = read_file(&self.auth_path) else {
+            return false;
+        };
         let mut st = write_lock(&self.state);
         let before = stored_creds(&st.stored);
-        load_file(&self.auth_path, &mut st);
+        st.stored = stored;
+        st.stamp = stamp;
         let after = stored_creds(&st.stored);
         let changed = match (&before, &after) {
             (Some(a), Some(b)) => !a.same_tokens(b),
@@ -417,16 +430,23 @@ fn stored_result(
 
 /// Reads `auth.json` into `st.stored` (an I/O error keeps what was there).
 fn load_file(path: &std::path::Path, st: &mut State) {
+    if let Some((stored, stamp)) = read_file(path) {
+        st.stored = stored;
+        st.stamp = stamp;
+    }
+}
+
+/// Reads `auth.json` without holding any lock; `None` on an I/O error (keep what we had).
+fn read_file(path: &std::path::Path) -> Option<(Stored, Option<FileStamp>)> {
     let stamp = file::stamp(path);
     match file::read(path) {
-        Ok(f) => st.stored = Stored::Loaded(f.and_then(|f| f.credentials())),
-        Err(AuthError::CorruptAuthFile { reason, .. }) => st.stored = Stored::Corrupt(reason),
+        Ok(f) => Some((Stored::Loaded(f.and_then(|f| f.credentials())), stamp)),
+        Err(AuthError::CorruptAuthFile { reason, .. }) => Some((Stored::Corrupt(reason), stamp)),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read auth.json");
-            return;
+            None
         }
     }
-    st.stamp = stamp;
 }
 
 fn base_state(st: &State) -> AccountState {
