@@ -258,3 +258,53 @@ async fn concurrent_first_uses_run_the_command_once() {
     }
     assert_eq!(source.runs().await, 1);
 }
+
+#[tokio::test]
+async fn the_command_runs_with_stdin_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(dir.path(), "t", "read x || echo stdin-was-closed");
+    let t = CommandBearerSource::new(cmd(s.to_str().unwrap(), Duration::ZERO))
+        .resolve()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.access_token().expose(), "stdin-was-closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_401s_on_one_provider_token_rerun_the_command_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("count");
+    let s = script(
+        dir.path(),
+        "t",
+        &format!(
+            "sleep 0.1; echo x >> {0}; echo token-$(wc -l < {0})",
+            counter.display()
+        ),
+    );
+    let base = AuthManager::new(config(dir.path()));
+    let source = Arc::new(CommandBearerSource::new(cmd(
+        s.to_str().unwrap(),
+        Duration::ZERO,
+    )));
+    let provider = base.with_external_bearer_refresher(source.clone());
+    let rejected = provider.auth().await.unwrap().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (p, r) = (provider.clone(), rejected.clone());
+        tasks.push(tokio::spawn(async move {
+            let outcome = p.unauthorized_recovery(&r).next().await.unwrap();
+            let now = p.auth().await.unwrap().unwrap();
+            (outcome.changed, now.bearer_token().expose().to_owned())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), (true, "token-2".to_owned()));
+    }
+    assert_eq!(
+        source.runs().await,
+        2,
+        "one first run, one re-run for all the 401s"
+    );
+}
