@@ -78,3 +78,74 @@ pub(crate) fn output(fd: RawFd) -> io::Result<Output> {
         FdKind::Other => Box::new(tokio::fs::File::from_std(owned.into())),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just opened and are owned by nobody else.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn pipes_sockets_and_files_are_told_apart() {
+        let (read, _write) = pipe();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let file = tempfile::tempfile().unwrap();
+        let kinds = [
+            fd_kind(read.as_fd()).unwrap(),
+            fd_kind(a.as_fd()).unwrap(),
+            fd_kind(file.as_fd()).unwrap(),
+        ];
+        assert_eq!(kinds, [FdKind::Pipe, FdKind::Socket, FdKind::Other]);
+    }
+
+    #[tokio::test]
+    async fn a_pipe_is_made_non_blocking_and_carries_bytes_both_ways() {
+        let (server_in, host_out) = pipe();
+        let (host_in, server_out) = pipe();
+        let mut input = input(server_in.as_raw_fd()).unwrap();
+        let mut output = output(server_out.as_raw_fd()).unwrap();
+        // SAFETY: F_GETFL on open descriptors reads their status flags.
+        let flags = unsafe {
+            [
+                libc::fcntl(server_in.as_raw_fd(), libc::F_GETFL),
+                libc::fcntl(server_out.as_raw_fd(), libc::F_GETFL),
+            ]
+        };
+        assert_eq!(flags.map(|f| f & libc::O_NONBLOCK), [libc::O_NONBLOCK; 2]);
+        drop((server_in, server_out));
+        std::fs::File::from(host_out).write_all(b"ping\n").unwrap();
+        let mut got = String::new();
+        input.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "ping\n");
+        output.write_all(b"pong\n").await.unwrap();
+        output.flush().await.unwrap();
+        drop(output);
+        let mut answer = String::new();
+        std::fs::File::from(host_in)
+            .read_to_string(&mut answer)
+            .unwrap();
+        assert_eq!(answer, "pong\n");
+    }
+
+    #[tokio::test]
+    async fn a_regular_file_falls_back_to_blocking_io() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"from a file\n").unwrap();
+        file.rewind().unwrap();
+        let mut input = input(file.as_raw_fd()).unwrap();
+        let mut got = String::new();
+        input.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "from a file\n");
+    }
+}

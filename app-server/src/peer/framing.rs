@@ -113,7 +113,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.scanned = 0;
         } else if self.start > 0 && self.buf.capacity() - self.buf.len() < READ_CHUNK {
             self.buf.drain(..self.start);
-            self.scanned -= self.start;
+            self.scanned = self.scanned.max(self.start) - self.start;
             self.start = 0;
         }
         self.buf.reserve(READ_CHUNK);
@@ -275,16 +275,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if rest.is_empty() {
                 return None;
             }
-            let Some((headers, block)) = header_block(rest) else {
-                if rest.len() > MAX_HEADER_BYTES {
-                    let partial = rest
+            // Only a bounded window is searched for the blank line ending the block.
+            let window = rest.len().min(MAX_HEADER_BYTES);
+            let Some((headers, block)) = header_block(&rest[..window]) else {
+                if window == MAX_HEADER_BYTES {
+                    let scanned = &rest[..window];
+                    let partial = scanned
                         .iter()
                         .rposition(|&b| b == b'\n')
-                        .map_or(rest, |i| &rest[i + 1..]);
+                        .map_or(scanned, |i| &scanned[i + 1..]);
                     self.skip = Skip::ToBlankLine {
                         line_has_text: !is_blank(partial),
                     };
-                    self.start = self.buf.len();
+                    self.start += window;
                     return Some(Cut::BadHeader("header block too long"));
                 }
                 if self.eof {
