@@ -149,34 +149,67 @@ fn a_failing_scenario_shows_expected_and_got_and_fails_the_run() {
 }
 
 #[test]
-fn a_peer_column_shows_skips_and_documented_differences() {
-    // The "peer" is our server crippled so every message is too large: it fails everything,
-    // which is listed as a failure, or as a documented difference where the scenario has one.
+fn a_peer_column_shows_passes_failures_skips_and_documented_differences() {
+    // The "peer" is our server limited to 300-byte messages: it fails only where a scenario
+    // sends a bigger one. Where that step is marked `peer_may_differ` and the scenario has a
+    // `differs` note, the failure is listed as a documented difference.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let init = r#"{"send": {"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "t", "version": "1"}}}},
+        {"expect": {"id": 0, "result": {"userAgent": "{{string}}", "...": true}}}"#;
+    let pad = "x".repeat(400);
+    let big = format!(
+        r#"{{"send": {{"id": 1, "method": "nope/nothing", "params": {{"pad": "{pad}"}}}}}}"#
+    );
+    let not_found = r#"{"expect": {"id": 1, "error": {"code": -32601, "message": "Method not found: nope/nothing"}}"#;
+    let scenarios = [
+        (
+            "documented",
+            format!(
+                r#"{{"description": "d", "differs": "the peer limits message size", "steps": [{init}, {big}, {not_found}, "peer_may_differ": true}}]}}"#
+            ),
+        ),
+        (
+            "undocumented",
+            format!(r#"{{"description": "u", "steps": [{init}, {big}, {not_found}}}]}}"#),
+        ),
+        (
+            "ours-only-thing",
+            format!(r#"{{"description": "o", "tags": ["ours-only"], "steps": [{init}]}}"#),
+        ),
+        (
+            "plain",
+            format!(r#"{{"description": "p", "steps": [{init}]}}"#),
+        ),
+    ];
+    for (name, text) in &scenarios {
+        std::fs::write(dir.path().join(format!("{name}.json")), text).expect("a scenario file");
+    }
     let peer = format!(
-        "{} --home {{home}} -c max_message_bytes=20",
+        "{} --home {{home}} -c max_message_bytes=300",
         server_bin().display()
     );
-    let args = [
-        "server",
-        "--json",
-        "--scenario",
-        "handshake-ok",
-        "--scenario",
-        "model-list",
-        "--scenario",
-        "unknown-method",
-    ];
-    let out = kit(&args, &server_command(), Some(&peer));
-    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let scenario_dir = dir.path().to_string_lossy().into_owned();
+    let out = kit(
+        &["server", "--json", "--scenario-dir", &scenario_dir],
+        &server_command(),
+        Some(&peer),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let rows: Vec<(String, String, String)> = statuses(&report, "ours")
         .into_iter()
         .zip(statuses(&report, "peer"))
         .map(|((name, ours), (_, peer))| (name, ours, peer))
         .collect();
     let expected = [
-        ("handshake-ok", "pass", "fail"),
-        ("model-list", "pass", "skipped"),
-        ("unknown-method", "pass", "differs"),
+        ("documented", "pass", "differs"),
+        ("ours-only-thing", "pass", "skipped"),
+        ("plain", "pass", "pass"),
+        ("undocumented", "pass", "fail"),
     ];
     assert_eq!(
         rows,
@@ -186,7 +219,7 @@ fn a_peer_column_shows_skips_and_documented_differences() {
     );
     assert_eq!(
         report["peer_summary"]["line"],
-        "0 passed, 1 failed, 1 skipped, 1 differ (documented)"
+        "1 passed, 1 failed, 1 skipped, 1 differ (documented)"
     );
     assert!(
         out.status.success(),

@@ -148,18 +148,13 @@ async fn server_mode(
         .map(|s| {
             let (ours, peer) = (&ours, &peer);
             async move {
-                let mine = runner::run(s, ours).await;
+                let mine = runner::run(s, ours, false).await;
                 let theirs = match peer {
                     None => None,
                     Some(_) if s.tags.iter().any(|t| t == OURS_ONLY) => Some(Outcome::Skipped(
                         "ours-only: the model surface or behaviour beyond Codex".into(),
                     )),
-                    Some(p) => Some(match (runner::run(s, p).await, &s.differs) {
-                        (Outcome::Fail(got), Some(doc)) => {
-                            Outcome::Differs(format!("{doc}\n  got: {got}"))
-                        }
-                        (o, _) => o,
-                    }),
+                    Some(p) => Some(runner::run(s, p, true).await),
                 };
                 eprintln!(
                     "conformance: {} {}",

@@ -105,6 +105,9 @@ pub struct Step {
     pub skip_other: bool,
     /// This step's deadline (default: the scenario's `timeout_ms`).
     pub within_ms: Option<u64>,
+    /// A peer failing at this step shows the scenario's `differs` note instead of a failure.
+    #[serde(default)]
+    pub peer_may_differ: bool,
     /// A comment for a person; the kit does not read it.
     #[allow(dead_code)]
     pub note: Option<String>,
@@ -164,6 +167,12 @@ fn load_file(path: &Path) -> anyhow::Result<Scenario> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+    }
+    if scenario.differs.is_some() != scenario.steps.iter().any(|s| s.peer_may_differ) {
+        anyhow::bail!(
+            "{}: `differs` and steps marked `peer_may_differ` go together",
+            path.display()
+        );
     }
     for (i, step) in scenario.steps.iter().enumerate() {
         let actions = [
