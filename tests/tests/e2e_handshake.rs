@@ -251,3 +251,43 @@ async fn closing_stdin_ends_the_process_with_status_zero() {
     let status = s.host.wait_exit(Duration::from_secs(2)).await;
     assert!(status.is_some_and(|st| st.success()), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_line_that_is_not_utf8_gets_a_parse_error_and_the_server_keeps_serving() {
+    let s = SessionBuilder::default().start().await;
+    s.host
+        .write_raw(b"{\"id\":1,\"method\":\"\xff\xfe\"}\n")
+        .await
+        .unwrap();
+    let parse_error = s
+        .host
+        .wait_message(|m| m["error"]["code"] == -32700, T)
+        .await
+        .expect("a -32700 answer");
+    assert_eq!(parse_error["id"], Value::Null);
+    assert!(s.host.request("account/read", json!({})).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_malformed_header_block_gets_a_parse_error_and_the_next_framed_message_is_served() {
+    let s = SessionBuilder {
+        host: HostOptions {
+            framing: Framing::ContentLength,
+            ..HostOptions::default()
+        },
+        ..SessionBuilder::default()
+    }
+    .start()
+    .await;
+    s.host
+        .write_raw(b"Content-Length: banana\r\n\r\n")
+        .await
+        .unwrap();
+    let parse_error = s
+        .host
+        .wait_message(|m| m["error"]["code"] == -32700, T)
+        .await
+        .expect("a -32700 answer");
+    assert_eq!(parse_error["id"], Value::Null);
+    assert!(s.host.request("account/read", json!({})).await.is_ok());
+}
