@@ -352,12 +352,24 @@ impl Serialize for Wire<'_> {
 /// The error is the serde message naming the field, without a position suffix.
 pub fn decode_params<P: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> Result<P, String> {
     match raw {
-        Some(raw) if raw.get() != "null" => {
-            serde_json::from_str(raw.get()).map_err(|e| serde_message(&e))
-        }
-        _ => serde_json::from_str("{}")
-            .or_else(|e| serde_json::from_str("null").map_err(|_| serde_message(&e))),
+        Some(raw) if raw.get() != "null" => decode_naming_path(raw.get()),
+        _ => decode_naming_path("{}").or_else(|e| decode_naming_path("null").map_err(|_| e)),
     }
+}
+
+/// Decodes `text`; an error names where it happened (`model: invalid type: ...`) unless
+/// serde's message already does (`missing field `x``).
+fn decode_naming_path<P: serde::de::DeserializeOwned>(text: &str) -> Result<P, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = serde_message(e.inner());
+        if path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        }
+    })
 }
 
 /// Serialises a value to a raw JSON value (for params and results).

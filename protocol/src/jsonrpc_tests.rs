@@ -153,3 +153,24 @@ fn missing_required_params_name_the_field() {
         "missing field `turn_id`"
     );
 }
+
+#[test]
+fn a_wrong_type_deep_in_the_params_names_its_path() {
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        version: String,
+    }
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    #[serde(rename_all = "camelCase")]
+    struct P {
+        client_info: Inner,
+    }
+    let raw = to_raw(&json!({"clientInfo": {"version": 5}}));
+    let err = decode_params::<P>(Some(&raw)).unwrap_err();
+    assert_eq!(
+        err,
+        "clientInfo.version: invalid type: integer `5`, expected a string"
+    );
+}

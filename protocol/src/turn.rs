@@ -17,11 +17,26 @@ pub enum InputItem {
 }
 
 /// The input of a turn: a string, or an array of items whose text parts are joined with `\n`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TurnInput {
     Text(String),
     Items(Vec<InputItem>),
+}
+
+impl<'de> Deserialize<'de> for TurnInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(TurnInput::Text(s)),
+            items @ serde_json::Value::Array(_) => serde_json::from_value(items)
+                .map(TurnInput::Items)
+                .map_err(|e| D::Error::custom(format!("invalid input item: {e}"))),
+            _ => Err(D::Error::custom(
+                "invalid type: expected a string or an array of input items",
+            )),
+        }
+    }
 }
 
 impl TurnInput {
