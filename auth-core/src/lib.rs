@@ -10,7 +10,8 @@
 //! - [`refresh`]: the `ExternalAuthRefresher` trait, the provider command, the token endpoint.
 //! - `single_flight`: one refresh at a time, shared by every waiter.
 //! - [`recovery`]: `UnauthorizedRecovery`, the 401 state machine.
-//! - [`manager`]: `AuthManager`, which ties them together.
+//! - [`manager`]: `AuthManager`, which ties them together (state, logins, managed and
+//!   external refresh in its submodules).
 //!
 //! Precedence: external ChatGPT tokens → `env_api_key` → the store. See `docs/auth.md`.
 

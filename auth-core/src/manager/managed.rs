@@ -58,7 +58,7 @@ impl Shared {
             }
             StoreMode::Ephemeral => {
                 let st = crate::manager::read_lock(&self.state);
-                (None, super::stored_creds(&st.stored))
+                (None, super::state::stored_creds(&st.stored))
             }
         };
         match &current {

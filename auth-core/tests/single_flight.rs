@@ -1,0 +1,234 @@
+//! Single flight of external refreshes: one host call for many 401s, one deadline for all,
+//! callers that give up, and logins or logouts that win over a refresh in flight.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authbridge_auth_core::*;
+use common::*;
+
+fn manager(dir: &std::path::Path, forced: Option<&str>) -> Arc<AuthManager> {
+    let mut cfg = config(dir);
+    cfg.forced_chatgpt_workspace_id = forced.map(str::to_owned);
+    AuthManager::new(cfg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
+        .await
+        .unwrap();
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(100),
+    );
+    mgr.set_external_refresher(r.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rec = mgr.unauthorized_recovery(&old);
+            let outcome = rec.next().await.unwrap();
+            let now = mgr.auth().await.unwrap().unwrap();
+            (outcome.changed, now.bearer_token().expose().to_owned())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), (true, new_token.clone()));
+    }
+    assert_eq!(r.calls(), 1);
+    // A late recovery of the replaced token changes at once without asking again.
+    let outcome = mgr.unauthorized_recovery(&old).next().await.unwrap();
+    assert_eq!((outcome.changed, r.calls()), (true, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.external_refresh_timeout = Duration::from_millis(300);
+    let mgr = AuthManager::new(cfg);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "late"),
+            "org-1",
+            None,
+        )),
+        Duration::from_secs(60),
+    );
+    mgr.set_external_refresher(r.clone());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 2)).await;
+            mgr.unauthorized_recovery(&old)
+                .next()
+                .await
+                .unwrap_err()
+                .to_string()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap(),
+            "auth refresh request timed out after 300ms"
+        );
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    assert_eq!(r.calls(), 1);
+    assert!(mgr.snapshot().unwrap().unwrap().same_tokens(&old));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
+        .await
+        .unwrap();
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let mut rec = mgr.unauthorized_recovery(&old);
+    let gave_up = tokio::time::timeout(Duration::from_millis(20), rec.next()).await;
+    assert!(gave_up.is_err(), "the first caller gave up");
+    let outcome = mgr.unauthorized_recovery(&old).next().await.unwrap();
+    assert_eq!(outcome, RecoveryOutcome { changed: true });
+    assert_eq!(
+        mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
+        new_token
+    );
+    assert_eq!(
+        r.calls(),
+        1,
+        "the second caller joined the refresh the first one started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "refreshed"),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(500),
+    );
+    mgr.set_external_refresher(r.clone());
+    let waiter = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move {
+            let t = Instant::now();
+            (
+                mgr.unauthorized_recovery(&old).next().await.unwrap(),
+                t.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let switched = fresh_jwt("org-2", "switched");
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(switched.clone(), "org-2", None))
+        .await
+        .unwrap();
+    let (outcome, waited) = waiter.await.unwrap();
+    assert_eq!(outcome, RecoveryOutcome { changed: true });
+    assert!(
+        waited < Duration::from_millis(400),
+        "woke at the login: {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
+        switched,
+        "the late refresh result did not replace the login"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_never_brings_tokens_back_after_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = mgr
+        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "old"),
+            "org-1",
+            None,
+        ))
+        .await
+        .unwrap();
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "refreshed"),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let waiter = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    mgr.logout().await.unwrap();
+    assert_eq!(
+        waiter.await.unwrap().unwrap(),
+        RecoveryOutcome { changed: true }
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(mgr.snapshot().unwrap().is_none());
+    assert!(!mgr.external_tokens_active());
+}
