@@ -218,3 +218,23 @@ fn temporary_files_left_by_a_dead_writer_are_removed_by_the_next_write() {
     .unwrap();
     assert_eq!((stale.exists(), fresh.exists()), (false, true));
 }
+
+#[tokio::test]
+async fn logout_moves_a_corrupt_file_aside_instead_of_deleting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("auth.json"), "{not json").unwrap();
+    let mgr = AuthManager::new(config(dir.path()));
+    mgr.logout().await.unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("auth.json"))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}"); // the lock file and the moved-aside file
+    assert!(
+        names.iter().any(|n| n.starts_with("auth.json.corrupt-")),
+        "{names:?}"
+    );
+    assert!(mgr.snapshot().unwrap().is_none());
+}

@@ -65,7 +65,13 @@ impl AuthManager {
         let _guard = sh.managed_lock.lock().await;
         if sh.cfg.store == StoreMode::File {
             let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir).await?;
-            file::delete(&sh.auth_path)?;
+            // A corrupt file is kept (moved aside), never silently destroyed.
+            match file::read(&sh.auth_path) {
+                Err(AuthError::CorruptAuthFile { .. }) => {
+                    file::move_aside(&sh.auth_path)?;
+                }
+                _ => file::delete(&sh.auth_path)?,
+            }
         }
         let mut st = write_lock(&sh.state);
         st.stored = Stored::Loaded(None);
