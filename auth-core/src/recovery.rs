@@ -146,6 +146,11 @@ impl UnauthorizedRecovery {
                 self.manager.shared().reload_if_changed();
                 if self.current_differs() {
                     self.step = RecoveryStep::RefreshToken;
+                    // The retry uses the reloaded credentials: if they get a 401 too,
+                    // they are what the refresh step must replace.
+                    if let Ok(Some(current)) = self.manager.snapshot() {
+                        self.rejected = current;
+                    }
                     return Ok(RecoveryOutcome { changed: true });
                 }
                 self.step = RecoveryStep::Done;

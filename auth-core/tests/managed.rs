@@ -369,3 +369,25 @@ async fn another_process_rewriting_auth_json_is_noticed_within_a_second() {
         }
     );
 }
+
+#[tokio::test]
+async fn after_a_reload_that_changed_a_second_401_refreshes_the_reloaded_tokens() {
+    let s = setup(TokenServer::rotating("org-1").await).await;
+    let old = s.mgr.snapshot().unwrap().unwrap();
+    let theirs = fresh_jwt("org-1", "theirs");
+    write_managed(s.dir.path(), &theirs, &s.id, "rt-theirs", "org-1");
+    let mut rec = s.mgr.unauthorized_recovery(&old);
+    assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!(
+        s.mgr.snapshot().unwrap().unwrap().bearer_token().expose(),
+        theirs
+    );
+    assert_eq!(rec.step(), RecoveryStep::RefreshToken);
+    // The retry with the reloaded tokens got a 401 too: they are refreshed.
+    assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
+    assert_eq!(
+        s.server.requests.lock().unwrap()[0]["refresh_token"],
+        "rt-theirs"
+    );
+    assert_eq!((s.server.calls(), rec.has_next()), (1, false));
+}
