@@ -298,13 +298,16 @@ impl AuthManager {
 
     fn external_due(&self, creds: &Credentials, now: i64) -> bool {
         let ahead = self.shared.proactive_ahead_ms.load(Ordering::Relaxed);
-        if ahead == PROACTIVE_OFF || self.chatgpt_refresher().is_none() {
+        if ahead == PROACTIVE_OFF {
             return false;
         }
         let Some(exp) = creds.expires_at() else {
             return false;
         };
-        if exp.saturating_mul(1000).saturating_sub(now) > ahead as i64 {
+        // Cheap checks first: most calls see a token far from expiry.
+        if exp.saturating_mul(1000).saturating_sub(now) > ahead as i64
+            || self.chatgpt_refresher().is_none()
+        {
             return false;
         }
         let mut tried = lock(&self.shared.proactive_tried);
