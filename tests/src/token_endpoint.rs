@@ -222,7 +222,9 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .claim("jti", json!(format!("issued-{n}")));
     let issued = IssuedTokens {
         id_token: base.clone().claim("kind", json!("id")).mint(),
-        access_token: lock(&inner.scripted_access).pop_front().unwrap_or_else(|| base.mint()),
+        access_token: lock(&inner.scripted_access)
+            .pop_front()
+            .unwrap_or_else(|| base.mint()),
         refresh_token: format!("rt_issued_{n}"),
     };
     lock(&inner.unused).insert(issued.refresh_token.clone());
