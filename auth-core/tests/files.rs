@@ -238,3 +238,26 @@ async fn logout_moves_a_corrupt_file_aside_instead_of_deleting_it() {
     );
     assert!(mgr.snapshot().unwrap().is_none());
 }
+
+#[tokio::test]
+async fn waiting_for_a_held_lock_gives_up_at_its_deadline() {
+    use authbridge_auth_core::store::lock::AuthFileLock;
+    let dir = tempfile::tempdir().unwrap();
+    let held = AuthFileLock::acquire(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let err = AuthFileLock::acquire_async(dir.path(), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot access credential file {}: timed out after 100ms waiting for the lock",
+            dir.path().join("auth.json.lock").display()
+        )
+    );
+    drop(held);
+    AuthFileLock::acquire_async(dir.path(), Duration::from_millis(100))
+        .await
+        .unwrap();
+}

@@ -21,7 +21,9 @@ impl AuthManager {
         let sh = &self.shared;
         let _guard = sh.managed_lock.lock().await;
         let _file_lock = match sh.cfg.store {
-            StoreMode::File => Some(AuthFileLock::acquire_async(&sh.cfg.auth_dir).await?),
+            StoreMode::File => {
+                Some(AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.lock_wait()).await?)
+            }
             StoreMode::Ephemeral => None,
         };
         if sh.cfg.store == StoreMode::File {
@@ -64,7 +66,7 @@ impl AuthManager {
         }
         let _guard = sh.managed_lock.lock().await;
         if sh.cfg.store == StoreMode::File {
-            let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir).await?;
+            let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.lock_wait()).await?;
             // A corrupt file is kept (moved aside), never silently destroyed.
             match file::read(&sh.auth_path) {
                 Err(AuthError::CorruptAuthFile { .. }) => {

@@ -40,7 +40,7 @@ impl Shared {
         let _guard = self.managed_lock.lock().await;
         let _file_lock = match self.cfg.store {
             StoreMode::File => Some(
-                AuthFileLock::acquire_async(&self.cfg.auth_dir)
+                AuthFileLock::acquire_async(&self.cfg.auth_dir, self.lock_wait())
                     .await
                     .map_err(store_error)?,
             ),

@@ -83,6 +83,12 @@ impl Shared {
         self.generation_tx.send_modify(|g| *g += 1);
     }
 
+    /// How long to wait for `auth.json.lock`: a holder keeps it at most for one endpoint
+    /// call, so twice the endpoint deadline plus slack.
+    pub(super) fn lock_wait(&self) -> std::time::Duration {
+        self.cfg.token_timeout * 2 + std::time::Duration::from_secs(5)
+    }
+
     pub(super) fn permanent_for(&self, creds: &Credentials) -> Option<RefreshError> {
         match &*lock(&self.permanent) {
             Some((c, e)) if c.same_tokens(creds) => Some(e.clone()),

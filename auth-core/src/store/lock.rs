@@ -1,9 +1,11 @@
 //! The advisory lock on `auth.json.lock` that serialises read-check-refresh-write
 //! across authbridge processes (and threads: each holder opens its own descriptor).
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::AuthError;
 use crate::store::file::ensure_dir;
@@ -16,29 +18,51 @@ pub struct AuthFileLock {
 
 impl AuthFileLock {
     /// Blocks until the exclusive lock on `<dir>/auth.json.lock` is ours.
-    /// Call from a blocking context (`spawn_blocking`).
+    /// Call from a blocking context.
     pub fn acquire(dir: &Path) -> Result<Self, AuthError> {
-        ensure_dir(dir)?;
-        let path = lock_path(dir);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AuthError::io(&path, e))?;
+        let (file, path) = open(dir)?;
         file.lock().map_err(|e| AuthError::io(&path, e))?;
         Ok(AuthFileLock { file })
     }
 
-    /// Async wrapper: waits for the lock on a blocking thread.
-    pub async fn acquire_async(dir: &Path) -> Result<Self, AuthError> {
-        let dir = dir.to_path_buf();
-        let path = lock_path(&dir);
-        tokio::task::spawn_blocking(move || AuthFileLock::acquire(&dir))
-            .await
-            .map_err(|e| AuthError::io(path, std::io::Error::other(e.to_string())))?
+    /// Waits for the lock without blocking a thread (polling `try_lock` every 5 ms),
+    /// giving up after `deadline` (a holder that hangs must not hang us).
+    pub async fn acquire_async(dir: &Path, deadline: Duration) -> Result<Self, AuthError> {
+        let (file, path) = open(dir)?;
+        let give_up = tokio::time::Instant::now() + deadline;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(AuthFileLock { file }),
+                Err(TryLockError::WouldBlock) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let msg = format!(
+                        "timed out after {}ms waiting for the lock",
+                        deadline.as_millis()
+                    );
+                    return Err(AuthError::io(
+                        &path,
+                        std::io::Error::new(ErrorKind::TimedOut, msg),
+                    ));
+                }
+                Err(TryLockError::Error(e)) => return Err(AuthError::io(&path, e)),
+            }
+        }
     }
+}
+
+fn open(dir: &Path) -> Result<(File, PathBuf), AuthError> {
+    ensure_dir(dir)?;
+    let path = lock_path(dir);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| AuthError::io(&path, e))?;
+    Ok((file, path))
 }
 
 impl Drop for AuthFileLock {
