@@ -16,18 +16,21 @@ use authbridge_protocol::{
 };
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::{Frame, FrameReader};
-use super::handle::{After, Body, PeerHandle, RequestContext, Shared};
+use super::handle::{After, Body, Outgoing, PeerHandle, RequestContext, Shared};
 use super::{writer, DispatchKind, PeerConfig, Service};
 
-/// Messages the writer's queue holds before whoever queues waits.
-const QUEUE_CAPACITY: usize = 256;
+/// Room in the writer's queue beyond one reserved slot per request in flight.
+const QUEUE_SPARE: usize = 256;
 /// Messages read ahead (to find the host's responses) while a barrier runs.
 const HOLD_LIMIT: usize = 64;
+/// How many times the reader lets other tasks run before answering -32001.
+const PERMIT_RETRIES: usize = 4;
 /// How long the final flush may take after shutdown.
 const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
 
@@ -83,7 +86,10 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    // Every request reserves its response's slot before it starts, so the queue holds
+    // them all plus room for notifications and errors.
+    let capacity = config.max_in_flight_requests.saturating_add(QUEUE_SPARE);
+    let (tx, rx) = mpsc::channel(capacity.min(Semaphore::MAX_PERMITS));
     let shared = Arc::new(Shared::new(tx));
     let stop = CancellationToken::new();
     let mut writer_task = tokio::spawn(writer::run(writer, rx, shared.clone(), stop.clone()));
@@ -270,30 +276,52 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             (Lifecycle::Closing, _) => {
                 tracing::debug!(method = %request.method, "ignored a request after shutdown");
             }
-            (Lifecycle::Uninitialized, true) => self.start_barrier(request, true),
+            (Lifecycle::Uninitialized, true) => self.start_barrier(request, true).await,
             (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {
-                DispatchKind::Barrier => self.start_barrier(request, false),
-                DispatchKind::Concurrent => match self.permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let (shared, service) = (self.shared.clone(), self.service.clone());
-                        tokio::spawn(async move {
-                            run_request(shared, service, request).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        let error = ErrorObject::overloaded();
-                        debug_assert_eq!(error.code, codes::SERVER_OVERLOADED);
-                        self.reject(Some(request.id), error).await;
-                    }
-                },
+                DispatchKind::Barrier => self.start_barrier(request, false).await,
+                DispatchKind::Concurrent => self.start_concurrent(request).await,
             },
         }
     }
 
-    fn start_barrier(&mut self, request: Request, initialize: bool) {
+    /// Reserves the response's slot in the output queue (waiting while the host does not
+    /// read), then starts the handler if the in-flight limit allows, else answers -32001.
+    async fn start_concurrent(&mut self, request: Request) {
+        let Some(slot) = self.shared.reserve().await else {
+            return;
+        };
+        match self.permit().await {
+            Some(permit) => {
+                let (shared, service) = (self.shared.clone(), self.service.clone());
+                tokio::spawn(run_request(shared, service, request, slot, Some(permit)));
+            }
+            None => {
+                let response = Response::error(Some(request.id), ErrorObject::overloaded());
+                slot.send(self.shared.outgoing(Body::One(Message::Response(response))));
+            }
+        }
+    }
+
+    /// A permit for one more concurrent request, or `None` when the limit is reached.
+    /// Handlers that are ready to finish get a few chances to run first, so a host that
+    /// pipelines faster than the runtime schedules is not told "overloaded" for requests
+    /// that are only waiting for a thread.
+    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        for _ in 0..PERMIT_RETRIES {
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                return Some(permit);
+            }
+            tokio::task::yield_now().await;
+        }
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    async fn start_barrier(&mut self, request: Request, initialize: bool) {
+        let Some(slot) = self.shared.reserve().await else {
+            return;
+        };
         let (shared, service) = (self.shared.clone(), self.service.clone());
-        let task = tokio::spawn(run_request(shared, service, request));
+        let task = tokio::spawn(run_request(shared, service, request, slot, None));
         self.blocking = Some(Blocking { task, initialize });
     }
 
@@ -338,9 +366,16 @@ fn classify(frame: Frame<'_>, shared: &Shared, max_message_bytes: usize) -> Inco
     }
 }
 
-/// Runs one request's handler and queues its response, then what it queued to follow.
+/// Runs one request's handler and puts its response, then what it queued to follow, in
+/// the reserved slot; gives the in-flight permit back as soon as the handler returns.
 /// A panicking handler answers -32603. Returns whether the handler succeeded.
-async fn run_request(shared: Arc<Shared>, service: Arc<dyn Service>, request: Request) -> bool {
+async fn run_request(
+    shared: Arc<Shared>,
+    service: Arc<dyn Service>,
+    request: Request,
+    slot: OwnedPermit<Outgoing>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> bool {
     let Request { id, method, params } = request;
     let after = Arc::new(Mutex::new(After::default()));
     let peer = PeerHandle {
@@ -357,6 +392,7 @@ async fn run_request(shared: Arc<Shared>, service: Arc<dyn Service>, request: Re
             ))
         }
     };
+    drop(permit);
     let succeeded = result.is_ok();
     let After { notes, responded } =
         std::mem::take(&mut *after.lock().unwrap_or_else(|p| p.into_inner()));
@@ -372,7 +408,7 @@ async fn run_request(shared: Arc<Shared>, service: Arc<dyn Service>, request: Re
         all.extend(notes);
         Body::Many(all)
     };
-    shared.send(body).await;
+    slot.send(shared.outgoing(body));
     for tx in responded {
         let _ = tx.send(());
     }

@@ -108,13 +108,23 @@ impl Shared {
         Framing::from_u8(self.framing.load(Ordering::Relaxed))
     }
 
-    /// Queues messages for the writer, waiting for space; false once the writer is gone.
-    pub(crate) async fn send(&self, body: Body) -> bool {
-        let item = Outgoing {
+    /// Wraps messages for the writer, with the dialect decided so far.
+    pub(crate) fn outgoing(&self, body: Body) -> Outgoing {
+        Outgoing {
             jsonrpc: self.jsonrpc(),
             body,
-        };
-        self.tx.send(item).await.is_ok()
+        }
+    }
+
+    /// Queues messages for the writer, waiting for space; false once the writer is gone.
+    pub(crate) async fn send(&self, body: Body) -> bool {
+        self.tx.send(self.outgoing(body)).await.is_ok()
+    }
+
+    /// Reserves one place in the writer's queue, waiting for space; `None` once the
+    /// writer is gone.
+    pub(crate) async fn reserve(&self) -> Option<mpsc::OwnedPermit<Outgoing>> {
+        self.tx.clone().reserve_owned().await.ok()
     }
 
     fn opted_out(&self, method: &str) -> bool {

@@ -106,6 +106,8 @@ where
 }
 
 #[cfg(test)]
+mod bench_tests;
+#[cfg(test)]
 mod connection_tests;
 #[cfg(test)]
 mod flow_tests;
