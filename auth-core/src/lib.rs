@@ -14,6 +14,22 @@
 //!   external refresh in its submodules).
 //!
 //! Precedence: external ChatGPT tokens → `env_api_key` → the store. See `docs/auth.md`.
+//!
+//! # Example
+//! ```
+//! use authbridge_auth_core::{ApiAuthMode, AuthManager, AuthManagerConfig, Secret};
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let home = tempfile::tempdir().unwrap();
+//! let manager = AuthManager::new(AuthManagerConfig::new(home.path()));
+//! manager.login_api_key(Secret::new("sk-example")).await.unwrap();
+//! let creds = manager.auth().await.unwrap().expect("logged in");
+//! assert_eq!(creds.mode(), ApiAuthMode::ApiKey);
+//! assert!(!format!("{creds:?}").contains("sk-example"));
+//! // On a 401: run the recovery, retrying while it reports a change.
+//! let recovery = manager.unauthorized_recovery(&creds);
+//! assert_eq!(recovery.unavailable_reason().as_str(), "not_chatgpt_auth");
+//! # });
+//! ```
 
 pub mod credentials;
 pub mod error;
