@@ -68,7 +68,9 @@ impl ProviderClient {
             .timeout(deadline);
         let request = authorize(request, auth)?;
         let bearer = auth.map(|a| a.bearer);
-        let send = tokio::time::timeout(deadline, request.send());
+        // One deadline for headers and body together (reqwest's own timeout is the same).
+        let until = tokio::time::Instant::now() + deadline;
+        let send = tokio::time::timeout_at(until, request.send());
         let mut response = match send.await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Err(self.send_error(&url, &e)),
@@ -76,10 +78,11 @@ impl ProviderClient {
         };
         let status = response.status();
         if !status.is_success() {
-            let body = read_bounded(&mut response, ERROR_BODY_LIMIT, deadline).await;
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let body = read_bounded(&mut response, ERROR_BODY_LIMIT, left).await;
             return Err(status_error(status.as_u16(), &body, bearer));
         }
-        let body = tokio::time::timeout(deadline, read_all(&mut response, MODEL_LIST_LIMIT))
+        let body = tokio::time::timeout_at(until, read_all(&mut response, MODEL_LIST_LIMIT))
             .await
             .map_err(|_| deadline_error(&url, deadline))??;
         #[derive(Deserialize)]
