@@ -10,6 +10,7 @@
 //!
 //! See `docs/conformance.md`.
 
+mod backend;
 mod host;
 mod pattern;
 mod report;
@@ -31,7 +32,7 @@ use futures_util::StreamExt as _;
 use crate::report::{Row, Summary};
 use crate::runner::Outcome;
 use crate::scenario::OURS_ONLY;
-use crate::session::Launch;
+use crate::session::{Launch, PeerOptions};
 
 /// The environment variable naming a second server command to compare with.
 const PEER_ENV: &str = "AUTHBRIDGE_CONFORMANCE_PEER";
@@ -64,6 +65,12 @@ enum Mode {
         /// How many scenarios run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Drop the peer's messages with this method (repeatable), e.g. Codex's `configWarning`.
+        #[arg(long, value_name = "METHOD")]
+        peer_ignore: Vec<String>,
+        /// Extra members in the peer's objects are not a mismatch (Codex adds fields).
+        #[arg(long)]
+        peer_allow_extra_members: bool,
         /// The server command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -104,8 +111,16 @@ async fn main() -> ExitCode {
             scenario_dir,
             json,
             jobs,
+            peer_ignore,
+            peer_allow_extra_members,
             command,
-        } => server_mode(&scenarios, &scenario_dir, json, jobs, command).await,
+        } => {
+            let peer = PeerOptions {
+                ignore: peer_ignore,
+                allow_extra: peer_allow_extra_members,
+            };
+            server_mode(&scenarios, &scenario_dir, json, jobs, peer, command).await
+        }
         Mode::Host {
             json,
             timeout_secs,
@@ -130,6 +145,7 @@ async fn server_mode(
     dir: &std::path::Path,
     json: bool,
     jobs: usize,
+    peer_options: PeerOptions,
     command: Vec<String>,
 ) -> anyhow::Result<bool> {
     let mut all = scenario::load_dir(dir)?;
@@ -143,7 +159,7 @@ async fn server_mode(
     let peer = std::env::var(PEER_ENV)
         .ok()
         .filter(|p| !p.trim().is_empty())
-        .map(Launch::Shell);
+        .map(|p| Launch::Shell(p, peer_options));
     let rows: Vec<Row> = futures_util::stream::iter(all.iter())
         .map(|s| {
             let (ours, peer) = (&ours, &peer);

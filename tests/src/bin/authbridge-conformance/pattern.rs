@@ -21,9 +21,20 @@ pub struct Mismatch {
 }
 
 /// Matches `got` against `pattern`; on success the captures it made are added to `caps`.
+#[cfg(test)]
 pub fn matches(pattern: &Value, got: &Value, caps: &mut Captures) -> Result<(), Mismatch> {
+    matches_with(pattern, got, caps, false)
+}
+
+/// [`matches`], where `allow_extra` treats every object pattern as if it had `"...": true`.
+pub fn matches_with(
+    pattern: &Value,
+    got: &Value,
+    caps: &mut Captures,
+    allow_extra: bool,
+) -> Result<(), Mismatch> {
     let mut scratch = caps.clone();
-    match_at("", pattern, got, &mut scratch)?;
+    match_at("", pattern, got, &mut scratch, allow_extra)?;
     *caps = scratch;
     Ok(())
 }
@@ -40,7 +51,13 @@ fn mismatch(path: &str, expected: impl Into<String>, got: &Value) -> Mismatch {
     }
 }
 
-fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Result<(), Mismatch> {
+fn match_at(
+    path: &str,
+    pattern: &Value,
+    got: &Value,
+    caps: &mut Captures,
+    extra: bool,
+) -> Result<(), Mismatch> {
     match pattern {
         Value::String(s) => match matcher(s) {
             Some((name, arg)) => match_matcher(path, s, name, arg, got, caps),
@@ -51,7 +68,7 @@ fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Re
             let Some(g) = got.as_object() else {
                 return Err(mismatch(path, "an object", got));
             };
-            let open = p.get("...") == Some(&Value::Bool(true));
+            let open = extra || p.get("...") == Some(&Value::Bool(true));
             for (key, sub) in p.iter().filter(|(k, _)| k.as_str() != "...") {
                 let here = format!("{path}/{key}");
                 match (sub.as_str(), g.get(key)) {
@@ -66,7 +83,7 @@ fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Re
                             got: "no such member".into(),
                         })
                     }
-                    (_, Some(v)) => match_at(&here, sub, v, caps)?,
+                    (_, Some(v)) => match_at(&here, sub, v, caps, extra)?,
                 }
             }
             if !open {
@@ -92,7 +109,7 @@ fn match_at(path: &str, pattern: &Value, got: &Value, caps: &mut Captures) -> Re
                 ));
             }
             for (i, (sub, v)) in p.iter().zip(g).enumerate() {
-                match_at(&format!("{path}/{i}"), sub, v, caps)?;
+                match_at(&format!("{path}/{i}"), sub, v, caps, extra)?;
             }
             Ok(())
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::backend::Backend;
 use crate::pattern::{self, expand, Captures, JwtSpec};
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
@@ -63,6 +64,9 @@ async fn run_inner(
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
     let url = provider.url();
+    let backend = Backend::start()
+        .await
+        .map_err(|e| format!("cannot start the backend stand-in: {e}"))?;
     let home_str = home.path().to_string_lossy().into_owned();
     for (name, text) in &scenario.files {
         let path = home.path().join(name);
@@ -76,22 +80,30 @@ async fn run_inner(
             [
                 "-c".to_owned(),
                 c.replace("{provider_url}", &url)
+                    .replace("{backend_url}", backend.url())
                     .replace("{home}", &home_str),
             ]
         })
         .collect();
-    let mut cmd = launch.command(&home_str, &url, &extra);
+    let mut cmd = launch.command(&home_str, &url, backend.url(), &extra);
     cmd.env_remove("AUTHBRIDGE_API_KEY")
         .env("AUTHBRIDGE_HOME", home.path())
         .current_dir(home.path());
     cmd.envs(&scenario.env);
-    let session = Session::spawn(cmd, scenario.ignore.clone())
-        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let ignore = scenario
+        .ignore
+        .iter()
+        .chain(launch.ignore())
+        .cloned()
+        .collect();
+    let session =
+        Session::spawn(cmd, ignore).map_err(|e| format!("cannot start the server: {e}"))?;
     let mut host = Host {
         session,
         caps,
         framing: scenario.framing,
         jsonrpc: None,
+        allow_extra: launch.allow_extra(),
         default_ms: scenario.timeout_ms,
         provider,
     };
@@ -128,6 +140,8 @@ async fn run_inner(
 }
 
 struct Host {
+    /// Extra members in the server's objects are not a mismatch (`--peer-allow-extra-members`).
+    allow_extra: bool,
     session: Session,
     caps: Captures,
     framing: Framing,
@@ -214,7 +228,8 @@ impl Host {
                     return Err(format!("expected {pattern}\n    got {} first (set \"skip_other\": true if that is fine)", inbox[0]));
                 }
                 let got = inbox[i].clone();
-                return match pattern::matches(pattern, &got, &mut self.caps) {
+                return match pattern::matches_with(pattern, &got, &mut self.caps, self.allow_extra)
+                {
                     Ok(()) => {
                         self.session.inbox.remove(i);
                         Ok(got)

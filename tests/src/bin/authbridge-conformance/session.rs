@@ -19,15 +19,45 @@ pub enum Launch {
     /// Program and arguments (after `--` on the kit's command line).
     Argv(Vec<String>),
     /// A command line run with `sh -c` (the peer, from `AUTHBRIDGE_CONFORMANCE_PEER`).
-    Shell(String),
+    Shell(String, PeerOptions),
+}
+
+/// How the peer is judged.
+#[derive(Clone, Debug, Default)]
+pub struct PeerOptions {
+    /// Methods of its notifications to drop (`--peer-ignore`).
+    pub ignore: Vec<String>,
+    /// Extra members in its objects are not a mismatch (`--peer-allow-extra-members`).
+    pub allow_extra: bool,
 }
 
 impl Launch {
-    /// The command with `{home}` and `{provider_url}` replaced, plus extra arguments.
-    pub fn command(&self, home: &str, provider_url: &str, extra: &[String]) -> Command {
+    /// Methods this server's messages are dropped for, on top of the scenario's.
+    pub fn ignore(&self) -> &[String] {
+        match self {
+            Launch::Argv(_) => &[],
+            Launch::Shell(_, peer) => &peer.ignore,
+        }
+    }
+
+    /// Whether extra members in this server's objects are allowed.
+    pub fn allow_extra(&self) -> bool {
+        matches!(self, Launch::Shell(_, peer) if peer.allow_extra)
+    }
+
+    /// The command with `{home}`, `{provider_url}` and `{backend_url}` replaced, plus
+    /// extra arguments.
+    pub fn command(
+        &self,
+        home: &str,
+        provider_url: &str,
+        backend_url: &str,
+        extra: &[String],
+    ) -> Command {
         let fill = |s: &str| {
             s.replace("{home}", home)
                 .replace("{provider_url}", provider_url)
+                .replace("{backend_url}", backend_url)
         };
         match self {
             Launch::Argv(argv) => {
@@ -35,7 +65,7 @@ impl Launch {
                 cmd.args(argv[1..].iter().map(|a| fill(a))).args(extra);
                 cmd
             }
-            Launch::Shell(line) => {
+            Launch::Shell(line, _) => {
                 let mut full = fill(line);
                 for e in extra {
                     full.push_str(&format!(" '{}'", e.replace('\'', r"'\''")));
