@@ -50,8 +50,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Mode {
-    /// Play the host against a server: `server -- <server command…>`. `{home}` and
-    /// `{provider_url}` in the command are replaced per scenario.
+    /// Play the host against a server: `server -- <server command…>`. `{home}`,
+    /// `{provider_url}` and `{backend_url}` in the command are replaced per scenario.
     Server {
         /// Run only this scenario (repeatable).
         #[arg(long = "scenario", value_name = "NAME")]
@@ -74,6 +74,12 @@ enum Mode {
         /// The server command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// List the scenarios with what each checks.
+    List {
+        /// The directory of scenario files.
+        #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))]
+        scenario_dir: PathBuf,
     },
     /// Play the server for a host: `host -- <host command…>`; the host must spawn `$AUTHBRIDGE_CMD`.
     Host {
@@ -126,6 +132,7 @@ async fn main() -> ExitCode {
             timeout_secs,
             command,
         } => host::run(&command, json, Duration::from_secs(timeout_secs)).await,
+        Mode::List { scenario_dir } => list(&scenario_dir),
         Mode::StandIn { report } => stand_in::run(&report).await.map(|()| true),
         Mode::SampleHost { bad } => sample_host::run(bad).await.map(|()| true),
     };
@@ -199,4 +206,19 @@ async fn server_mode(
     };
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(Summary::of(rows.iter().map(|r| &r.ours)).failed == 0)
+}
+
+/// Prints `name [tags]: description` for every scenario.
+fn list(dir: &std::path::Path) -> anyhow::Result<bool> {
+    let mut out = String::new();
+    for s in scenario::load_dir(dir)? {
+        let tags = if s.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.tags.join(", "))
+        };
+        out.push_str(&format!("{}{tags}: {}\n", s.name, s.description));
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(true)
 }

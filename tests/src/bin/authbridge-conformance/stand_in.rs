@@ -106,7 +106,7 @@ pub async fn run(report: &Path) -> anyhow::Result<()> {
             }
             match frame {
                 Frame::Message(m) => state.handle(&shared, m),
-                Frame::NotJson(t) => shared.send(json!({"id": null, "error": {"code": -32700, "message": format!("Parse error: {}", t.len())}})),
+                Frame::NotJson(_) => shared.send(json!({"id": null, "error": {"code": -32700, "message": "Parse error: the message is not JSON"}})),
             }
         }
     }
