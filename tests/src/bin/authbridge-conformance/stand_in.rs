@@ -385,3 +385,7 @@ pub fn judge(answer: &Value, expected_account: Option<&str>) -> Result<(), Strin
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "stand_in_tests.rs"]
+mod tests;
