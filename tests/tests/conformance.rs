@@ -240,6 +240,22 @@ fn host_mode_passes_a_well_behaved_host() {
 }
 
 #[test]
+fn host_mode_speaks_content_length_to_a_host_that_does() {
+    let host = [
+        KIT.to_owned(),
+        "sample-host".into(),
+        "--content-length".into(),
+    ];
+    let out = kit(&["host"], &host, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.ends_with("\n6 passed, 0 failed, 0 skipped\n"),
+        "{stdout}"
+    );
+    assert!(out.status.success(), "{stdout}");
+}
+
+#[test]
 fn host_mode_fails_a_host_that_answers_refreshes_with_a_non_jwt() {
     let out = kit(
         &["host", "--json"],

@@ -105,6 +105,9 @@ enum Mode {
         /// Answer refreshes with a token that is not a JWT (a host the kit must fail).
         #[arg(long)]
         bad: bool,
+        /// Speak `Content-Length` framing instead of lines.
+        #[arg(long)]
+        content_length: bool,
     },
 }
 
@@ -134,7 +137,17 @@ async fn main() -> ExitCode {
         } => host::run(&command, json, Duration::from_secs(timeout_secs)).await,
         Mode::List { scenario_dir } => list(&scenario_dir),
         Mode::StandIn { report } => stand_in::run(&report).await.map(|()| true),
-        Mode::SampleHost { bad } => sample_host::run(bad).await.map(|()| true),
+        Mode::SampleHost {
+            bad,
+            content_length,
+        } => {
+            let framing = if content_length {
+                wire::Framing::ContentLength
+            } else {
+                wire::Framing::Lines
+            };
+            sample_host::run(bad, framing).await.map(|()| true)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

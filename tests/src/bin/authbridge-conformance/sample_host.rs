@@ -1,5 +1,5 @@
 //! A minimal well-behaved host: spawns `$AUTHBRIDGE_CMD`, logs in with a minted JWT,
-//! answers every refresh request, runs one turn and exits. With `--bad` it answers refreshes
+//! answers every refresh request, runs one turn and exits (in either framing). With `--bad` it answers refreshes
 //! with a token that is not a JWT, so host mode has something to fail.
 
 use std::process::Stdio;
@@ -27,7 +27,7 @@ fn token() -> String {
 }
 
 /// Runs the sample host to the end of its one turn.
-pub async fn run(bad: bool) -> anyhow::Result<()> {
+pub async fn run(bad: bool, framing: Framing) -> anyhow::Result<()> {
     let line = std::env::var(CMD_ENV).with_context(|| format!("{CMD_ENV} is not set"))?;
     let argv: Vec<&str> = line.split_whitespace().collect();
     let Some((program, args)) = argv.split_first() else {
@@ -42,7 +42,7 @@ pub async fn run(bad: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot start {line}"))?;
     let mut stdin = child.stdin.take().context("no stdin")?;
     let mut stdout = child.stdout.take().context("no stdout")?;
-    let send = |msg: Value| encode(Framing::Lines, &msg);
+    let send = |msg: Value| encode(framing, &msg);
     let hello = json!({"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "sample_host", "version": "0.1.0"}}});
     stdin.write_all(&send(hello)).await?;
     stdin
@@ -61,7 +61,11 @@ pub async fn run(bad: bool) -> anyhow::Result<()> {
         if n == 0 {
             bail!("the server closed its stdout before the turn completed");
         }
-        for frame in decoder.push(&buf[..n]) {
+        let frames = decoder.push(&buf[..n]);
+        if let Some(answered) = decoder.framing().filter(|f| *f != framing) {
+            bail!("the server answered in {answered:?} framing to a host speaking {framing:?}");
+        }
+        for frame in frames {
             let Frame::Message(msg) = frame else {
                 bail!("the server wrote something that is not JSON")
             };
