@@ -57,8 +57,12 @@ struct Blocking {
     initialize: bool,
 }
 
+/// A reserved place in the writer's queue, for one answer.
+type Slot = OwnedPermit<Outgoing>;
+
 enum Wake {
     Closed,
+    Slot(Option<Slot>),
     Read(io::Result<bool>),
     Done(Result<bool, JoinError>),
 }
@@ -74,6 +78,10 @@ struct Connection<R> {
     max_message_bytes: usize,
     blocking: Option<Blocking>,
     held: VecDeque<Incoming>,
+    /// A place in the output queue reserved while waiting for one.
+    slot: Option<Slot>,
+    /// The next message to dispatch waits for room in the output queue.
+    needs_slot: bool,
 }
 
 pub(crate) async fn serve<R, W>(
@@ -105,6 +113,8 @@ where
         max_message_bytes: config.max_message_bytes,
         blocking: None,
         held: VecDeque::new(),
+        slot: None,
+        needs_slot: false,
     };
     let read = conn.read_until_closed().await;
     tracing::debug!("input closed; failing pending server requests");
@@ -133,41 +143,51 @@ where
 }
 
 impl<R: AsyncRead + Unpin> Connection<R> {
+    /// Whether the next message may be dispatched: no barrier running, no wait for
+    /// output space.
+    fn can_dispatch(&self) -> bool {
+        self.blocking.is_none() && !self.needs_slot
+    }
+
     /// Reads and dispatches until end of input, a read error, or the output failing.
+    /// While a barrier runs or the output is full, it keeps reading (up to
+    /// `HOLD_LIMIT` messages ahead) only to route the host's responses.
     async fn read_until_closed(&mut self) -> io::Result<()> {
         loop {
-            if self.blocking.is_none() {
+            if self.can_dispatch() {
                 if let Some(incoming) = self.held.pop_front() {
                     self.dispatch(incoming).await;
                     continue;
                 }
             }
-            if self.blocking.is_none() || self.held.len() < HOLD_LIMIT {
+            let can_read = self.held.len() < HOLD_LIMIT;
+            if can_read {
                 if let Some(incoming) = self.next_incoming() {
                     self.accept(incoming).await;
                     continue;
                 }
             }
-            let can_read = self.held.len() < HOLD_LIMIT;
-            let cancel = &self.shared.cancel;
-            let wake = match self.blocking.as_mut() {
-                Some(blocking) => tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => Wake::Closed,
-                    done = &mut blocking.task => Wake::Done(done),
-                    read = self.frames.fill(), if can_read => Wake::Read(read),
-                },
-                None => tokio::select! {
-                    biased;
-                    _ = cancel.cancelled() => Wake::Closed,
-                    read = self.frames.fill() => Wake::Read(read),
-                },
+            let (cancel, shared) = (&self.shared.cancel, &self.shared);
+            let needs_slot = self.needs_slot;
+            let blocking = self.blocking.as_mut().map(|b| &mut b.task);
+            let wake = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Wake::Closed,
+                done = async { blocking.expect("guarded").await }, if blocking.is_some() => {
+                    Wake::Done(done)
+                }
+                slot = shared.reserve(), if needs_slot => Wake::Slot(slot),
+                read = self.frames.fill(), if can_read => Wake::Read(read),
             };
             match wake {
-                Wake::Closed => return Ok(()),
+                Wake::Closed | Wake::Slot(None) => return Ok(()),
                 Wake::Read(Ok(true)) => {}
                 Wake::Read(Ok(false)) => return Ok(()),
                 Wake::Read(Err(e)) => return Err(e),
+                Wake::Slot(slot) => {
+                    self.slot = slot;
+                    self.needs_slot = false;
+                }
                 Wake::Done(done) => {
                     let blocking = self.blocking.take().expect("a blocking task finished");
                     self.finish_blocking(blocking.initialize, done);
@@ -184,6 +204,12 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 let done = blocking.task.await;
                 self.finish_blocking(blocking.initialize, done);
                 continue;
+            }
+            if self.needs_slot {
+                match self.shared.reserve().await {
+                    Some(slot) => (self.slot, self.needs_slot) = (Some(slot), false),
+                    None => break,
+                }
             }
             let next = match self.held.pop_front() {
                 Some(incoming) => Some(incoming),
@@ -211,21 +237,31 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         Some(incoming)
     }
 
-    /// Responses are routed at once; anything else waits behind a running barrier.
+    /// Responses are routed at once; anything else waits its turn.
     async fn accept(&mut self, incoming: Incoming) {
         match incoming {
             Incoming::Message(Message::Response(response)) => self.route(response),
-            other if self.blocking.is_some() => self.held.push_back(other),
+            other if !self.can_dispatch() => self.held.push_back(other),
             other => self.dispatch(other).await,
         }
     }
 
     async fn dispatch(&mut self, incoming: Incoming) {
+        let incoming = match incoming {
+            Incoming::Message(Message::Response(response)) => return self.route(response),
+            Incoming::Message(Message::Notification(note)) => return self.notification(note),
+            answered => answered,
+        };
+        // What is left gets an answer: it needs a place in the output queue first.
+        let Some(slot) = self.slot.take().or_else(|| self.shared.try_reserve()) else {
+            self.held.push_front(incoming);
+            self.needs_slot = true;
+            return;
+        };
         match incoming {
-            Incoming::Reject(id, error) => self.reject(id, error).await,
-            Incoming::Message(Message::Response(response)) => self.route(response),
-            Incoming::Message(Message::Notification(note)) => self.notification(note),
-            Incoming::Message(Message::Request(request)) => self.request(request).await,
+            Incoming::Message(Message::Request(request)) => self.request(request, slot).await,
+            Incoming::Message(_) => {}
+            Incoming::Reject(id, error) => self.answer(slot, Response::error(id, error)),
         }
     }
 
@@ -262,44 +298,44 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         });
     }
 
-    async fn request(&mut self, request: Request) {
+    async fn request(&mut self, request: Request, slot: Slot) {
         let initialize = request.method == Initialize::NAME;
         match (self.lifecycle, initialize) {
             (Lifecycle::Uninitialized, false) => {
                 let error = ErrorObject::invalid_request("Not initialized");
-                self.reject(Some(request.id), error).await;
+                self.answer(slot, Response::error(Some(request.id), error));
             }
             (Lifecycle::Ready, true) => {
                 let error = ErrorObject::invalid_request("Already initialized");
-                self.reject(Some(request.id), error).await;
+                self.answer(slot, Response::error(Some(request.id), error));
             }
             (Lifecycle::Closing, _) => {
                 tracing::debug!(method = %request.method, "ignored a request after shutdown");
             }
-            (Lifecycle::Uninitialized, true) => self.start_barrier(request, true).await,
+            (Lifecycle::Uninitialized, true) => self.start_barrier(request, slot, true),
             (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {
-                DispatchKind::Barrier => self.start_barrier(request, false).await,
-                DispatchKind::Concurrent => self.start_concurrent(request).await,
+                DispatchKind::Barrier => self.start_barrier(request, slot, false),
+                DispatchKind::Concurrent => self.start_concurrent(request, slot).await,
             },
         }
     }
 
-    /// Reserves the response's slot in the output queue (waiting while the host does not
-    /// read), then starts the handler if the in-flight limit allows, else answers -32001.
-    async fn start_concurrent(&mut self, request: Request) {
-        let Some(slot) = self.shared.reserve().await else {
-            return;
-        };
+    /// Starts the handler if the in-flight limit allows, else answers -32001.
+    async fn start_concurrent(&mut self, request: Request, slot: Slot) {
         match self.permit().await {
             Some(permit) => {
                 let (shared, service) = (self.shared.clone(), self.service.clone());
                 tokio::spawn(run_request(shared, service, request, slot, Some(permit)));
             }
             None => {
-                let response = Response::error(Some(request.id), ErrorObject::overloaded());
-                slot.send(self.shared.outgoing(Body::One(Message::Response(response))));
+                let error = ErrorObject::overloaded();
+                self.answer(slot, Response::error(Some(request.id), error));
             }
         }
+    }
+
+    fn answer(&self, slot: Slot, response: Response) {
+        slot.send(self.shared.outgoing(Body::One(Message::Response(response))));
     }
 
     /// A permit for one more concurrent request, or `None` when the limit is reached.
@@ -316,10 +352,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         self.permits.clone().try_acquire_owned().ok()
     }
 
-    async fn start_barrier(&mut self, request: Request, initialize: bool) {
-        let Some(slot) = self.shared.reserve().await else {
-            return;
-        };
+    fn start_barrier(&mut self, request: Request, slot: Slot, initialize: bool) {
         let (shared, service) = (self.shared.clone(), self.service.clone());
         let task = tokio::spawn(run_request(shared, service, request, slot, None));
         self.blocking = Some(Blocking { task, initialize });
@@ -331,11 +364,6 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "a barrier task failed"),
         }
-    }
-
-    async fn reject(&self, id: Option<RequestId>, error: ErrorObject) {
-        let response = Message::Response(Response::error(id, error));
-        self.shared.send(Body::One(response)).await;
     }
 }
 
@@ -373,7 +401,7 @@ async fn run_request(
     shared: Arc<Shared>,
     service: Arc<dyn Service>,
     request: Request,
-    slot: OwnedPermit<Outgoing>,
+    slot: Slot,
     permit: Option<OwnedSemaphorePermit>,
 ) -> bool {
     let Request { id, method, params } = request;

@@ -243,7 +243,7 @@ async fn an_error_answer_and_an_ill_typed_answer_are_told_apart_without_the_valu
 async fn a_host_that_stops_reading_does_not_stop_the_reader_from_routing_responses() {
     let service = TestService::new();
     // A small pipe, so the flood below fills it and the writer's queue quickly.
-    let mut host = Host::with_buffer(service.clone(), PeerConfig::default(), 1024);
+    let mut host = Host::with_buffer(service.clone(), small(4, 1 << 20), 1024);
     host.initialize().await;
     host.send(r#"{"id":1,"method":"ask","params":{"question":"q"}}"#)
         .await;
@@ -252,6 +252,9 @@ async fn a_host_that_stops_reading_does_not_stop_the_reader_from_routing_respons
         .await;
     // Give the flood time to fill everything, then answer without reading anything.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    // A request now has to wait for room in the output; the answer behind it does not.
+    host.send(r#"{"id":3,"method":"echo","params":"waited"}"#)
+        .await;
     host.send(&json!({"id": id, "result": "routed"}).to_string())
         .await;
     tokio::time::timeout(DEADLINE, service.answered.notified())
@@ -260,7 +263,7 @@ async fn a_host_that_stops_reading_does_not_stop_the_reader_from_routing_respons
     assert_eq!(service.log(), vec![r#"answered "routed""#.to_string()]);
     // Reading again lets everything out; nothing was dropped.
     let (mut notes, mut responses) = (0, Vec::new());
-    while responses.len() < 2 {
+    while responses.len() < 3 {
         let message = host.recv().await;
         if message["method"] == "test/note" {
             assert_eq!(message["params"]["seq"], json!(notes));
@@ -275,6 +278,7 @@ async fn a_host_that_stops_reading_does_not_stop_the_reader_from_routing_respons
         vec![
             json!({"id":1,"result":{"answer":"routed"}}),
             json!({"id":2,"result":{"sent":5000}}),
+            json!({"id":3,"result":"waited"}),
         ]
     );
     assert_eq!(notes, 5000);

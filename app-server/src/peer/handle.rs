@@ -121,6 +121,11 @@ impl Shared {
         self.tx.send(self.outgoing(body)).await.is_ok()
     }
 
+    /// Reserves one place in the writer's queue if there is room now.
+    pub(crate) fn try_reserve(&self) -> Option<mpsc::OwnedPermit<Outgoing>> {
+        self.tx.clone().try_reserve_owned().ok()
+    }
+
     /// Reserves one place in the writer's queue, waiting for space; `None` once the
     /// writer is gone.
     pub(crate) async fn reserve(&self) -> Option<mpsc::OwnedPermit<Outgoing>> {
