@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 /// stderr (filter with AUTHBRIDGE_LOG or RUST_LOG, e.g. AUTHBRIDGE_LOG=debug). It exits 0
 /// when the host closes stdin.
 #[derive(Debug, Parser)]
-#[command(name = "authbridge", version, about, long_about)]
+#[command(name = "authbridge", version, about, long_about, after_long_help = ENVIRONMENT)]
 pub struct Cli {
     /// Home directory holding config.toml (and auth.json unless auth_dir says otherwise).
     /// Default: $AUTHBRIDGE_HOME, else ~/.authbridge.
@@ -27,6 +27,15 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+const ENVIRONMENT: &str = "Environment:
+  AUTHBRIDGE_HOME                        home directory (default ~/.authbridge)
+  AUTHBRIDGE_API_KEY                     an API key used when the host pushed no ChatGPT tokens
+  AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE  token endpoint for auth.json refreshes
+  AUTHBRIDGE_LOG / RUST_LOG              log filter (logs go to stderr), e.g. debug
+
+Exit status: 0 when the host closes stdin; 2 for a bad command line or config.
+Protocol reference: docs/protocol.md; contract: shared/spec/protocol.md.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
