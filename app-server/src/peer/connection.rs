@@ -6,23 +6,24 @@
 use std::collections::VecDeque;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use authbridge_protocol::handshake::Initialize;
-use authbridge_protocol::jsonrpc::codes;
 use authbridge_protocol::{
     ErrorObject, Message, Notification, Request, RequestId, RequestMethod, Response,
 };
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::{self, OwnedPermit};
+use tokio::sync::mpsc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::framing::{Frame, FrameReader};
-use super::handle::{After, Body, Outgoing, PeerHandle, RequestContext, Shared};
+use super::framing::FrameReader;
+use super::handle::{Body, PeerHandle, Shared};
+use super::incoming::{classify, Incoming};
+use super::task::{run_request, Slot};
 use super::{writer, DispatchKind, PeerConfig, Service};
 
 /// Room in the writer's queue beyond one reserved slot per request in flight.
@@ -45,20 +46,11 @@ enum Lifecycle {
     Closing,
 }
 
-/// A message read, or why a frame is not one (the error to answer with).
-enum Incoming {
-    Message(Message),
-    Reject(Option<RequestId>, ErrorObject),
-}
-
 /// A barrier request or a host notification that runs before the next message.
 struct Blocking {
     task: JoinHandle<bool>,
     initialize: bool,
 }
-
-/// A reserved place in the writer's queue, for one answer.
-type Slot = OwnedPermit<Outgoing>;
 
 enum Wake {
     Closed,
@@ -365,80 +357,4 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             Err(e) => tracing::error!(error = %e, "a barrier task failed"),
         }
     }
-}
-
-/// Parses a frame; the first frame that is a JSON object decides the `jsonrpc` dialect.
-fn classify(frame: Frame<'_>, shared: &Shared, max_message_bytes: usize) -> Incoming {
-    match frame {
-        Frame::Message(bytes) => match Message::parse(bytes) {
-            Ok(parsed) => {
-                shared.decide_dialect(parsed.has_jsonrpc);
-                Incoming::Message(parsed.message)
-            }
-            Err(invalid) => {
-                let is_object = invalid.error.code == codes::INVALID_REQUEST
-                    && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-                if is_object {
-                    shared.decide_dialect(invalid.has_jsonrpc);
-                }
-                Incoming::Reject(invalid.id, invalid.error)
-            }
-        },
-        Frame::TooLarge => Incoming::Reject(
-            None,
-            ErrorObject::invalid_request(format!(
-                "message too large: more than {max_message_bytes} bytes"
-            )),
-        ),
-        Frame::BadHeader(why) => Incoming::Reject(None, ErrorObject::parse_error(why)),
-    }
-}
-
-/// Runs one request's handler and puts its response, then what it queued to follow, in
-/// the reserved slot; gives the in-flight permit back as soon as the handler returns.
-/// A panicking handler answers -32603. Returns whether the handler succeeded.
-async fn run_request(
-    shared: Arc<Shared>,
-    service: Arc<dyn Service>,
-    request: Request,
-    slot: Slot,
-    permit: Option<OwnedSemaphorePermit>,
-) -> bool {
-    let Request { id, method, params } = request;
-    let after = Arc::new(Mutex::new(After::default()));
-    let peer = PeerHandle {
-        shared: shared.clone(),
-    };
-    let ctx = RequestContext::new(peer, id.clone(), after.clone());
-    let handled = service.handle_request(ctx, method, params);
-    let result = match AssertUnwindSafe(handled).catch_unwind().await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::error!(%id, "a request handler panicked");
-            Err(ErrorObject::internal(
-                "Internal error: the request handler failed",
-            ))
-        }
-    };
-    drop(permit);
-    let succeeded = result.is_ok();
-    let After { notes, responded } =
-        std::mem::take(&mut *after.lock().unwrap_or_else(|p| p.into_inner()));
-    let response = Message::Response(Response {
-        id: Some(id),
-        result,
-    });
-    let body = if notes.is_empty() {
-        Body::One(response)
-    } else {
-        let mut all = Vec::with_capacity(notes.len() + 1);
-        all.push(response);
-        all.extend(notes);
-        Body::Many(all)
-    };
-    slot.send(shared.outgoing(body));
-    for tx in responded {
-        let _ = tx.send(());
-    }
-    succeeded
 }

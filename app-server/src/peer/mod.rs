@@ -8,6 +8,8 @@
 //!   (barriers, concurrent requests up to a limit, notifications in order), routing of the
 //!   host's responses, and the shutdown after end of input. Knows no bytes.
 //! - `writer`: the one task that owns the output; drains a bounded queue into one buffer.
+//! - `incoming`: what one frame is — a message, or the error to answer it with.
+//! - `task`: one request's task — handler, response, what follows the response.
 //! - `pending`: the table of server→host requests waiting for their answer.
 //! - `handle`: [`PeerHandle`] and [`RequestContext`], what handlers use to talk back.
 //!
@@ -24,7 +26,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 mod connection;
 pub(crate) mod framing;
 mod handle;
+mod incoming;
 mod pending;
+mod task;
 mod writer;
 
 pub use handle::{PeerHandle, PeerRequestError, RequestContext};
