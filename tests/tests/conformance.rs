@@ -294,6 +294,31 @@ fn host_mode_fails_a_host_that_answers_refreshes_with_a_non_jwt() {
 }
 
 #[test]
+fn host_mode_fails_a_host_that_never_answers_a_refresh() {
+    let host = [KIT.to_owned(), "sample-host".into(), "--silent".into()];
+    let out = kit(
+        &["host", "--json", "--answer-within-ms", "300"],
+        &host,
+        None,
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let refresh_details: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["check"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("refresh-"))
+        })
+        .map(|f| f["detail"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(refresh_details, vec!["no answer within 300 ms"; 3]);
+    assert_eq!(report["summary"]["line"], "3 passed, 3 failed, 0 skipped");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
 fn host_mode_fails_a_host_that_never_starts_the_server() {
     let out = kit(&["host"], &["true".into()], None);
     let stdout = String::from_utf8_lossy(&out.stdout);

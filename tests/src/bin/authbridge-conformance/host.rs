@@ -19,11 +19,26 @@ pub const CMD_ENV: &str = "AUTHBRIDGE_CMD";
 /// Every check of host mode, with what it means.
 pub const CHECKS: [(&str, &str); 6] = [
     ("initialize-first", "the first request is initialize"),
-    ("login-chatgpt-auth-tokens", "the host logs in with chatgptAuthTokens: a JWT and an account id"),
-    ("refresh-unauthorized", "refresh {reason: unauthorized, previousAccountId} → a JWT for the same account within 5 s"),
-    ("refresh-unauthorized-no-previous", "refresh {reason: unauthorized, previousAccountId: null} → a JWT and an account id within 5 s"),
-    ("refresh-expiring-soon", "refresh {reason: expiringSoon, previousAccountId} → a JWT for the same account within 5 s"),
-    ("closes-stdin", "the host ends the session by closing the server's stdin"),
+    (
+        "login-chatgpt-auth-tokens",
+        "the host logs in with chatgptAuthTokens: a JWT and an account id",
+    ),
+    (
+        "refresh-unauthorized",
+        "refresh {reason: unauthorized, previousAccountId} → a JWT for the same account in time",
+    ),
+    (
+        "refresh-unauthorized-no-previous",
+        "refresh {reason: unauthorized, previousAccountId: null} → a JWT and an account id in time",
+    ),
+    (
+        "refresh-expiring-soon",
+        "refresh {reason: expiringSoon, previousAccountId} → a JWT for the same account in time",
+    ),
+    (
+        "closes-stdin",
+        "the host ends the session by closing the server's stdin",
+    ),
 ];
 
 /// One check's verdict, as the stand-in writes it.
@@ -47,12 +62,21 @@ impl Finding {
 }
 
 /// Runs the host; `Ok(false)` when a check failed.
-pub async fn run(command: &[String], json_out: bool, deadline: Duration) -> anyhow::Result<bool> {
+pub async fn run(
+    command: &[String],
+    json_out: bool,
+    deadline: Duration,
+    answer_within_ms: u64,
+) -> anyhow::Result<bool> {
     let dir = tempfile::tempdir()?;
     let report = dir.path().join("report.json");
     let exe = std::env::current_exe()?;
-    let stand_in = format!("{} stand-in --report {}", exe.display(), report.display());
-    if stand_in.split_whitespace().count() != 4 {
+    let stand_in = format!(
+        "{} stand-in --report {} --answer-within-ms {answer_within_ms}",
+        exe.display(),
+        report.display()
+    );
+    if stand_in.split_whitespace().count() != 6 {
         anyhow::bail!("the kit's path or the temp dir contains whitespace; {CMD_ENV} would not split: {stand_in}");
     }
     let mut child = tokio::process::Command::new(&command[0])

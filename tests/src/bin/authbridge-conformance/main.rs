@@ -31,6 +31,7 @@ use futures_util::StreamExt as _;
 
 use crate::report::{Row, Summary};
 use crate::runner::Outcome;
+use crate::sample_host::Behaviour;
 use crate::scenario::OURS_ONLY;
 use crate::session::{Launch, PeerOptions};
 
@@ -89,6 +90,9 @@ enum Mode {
         /// Kill the host after this many seconds.
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
+        /// How long the host has to answer each refresh request.
+        #[arg(long, default_value_t = 5000)]
+        answer_within_ms: u64,
         /// The host command.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -98,6 +102,8 @@ enum Mode {
     StandIn {
         #[arg(long)]
         report: PathBuf,
+        #[arg(long, default_value_t = 5000)]
+        answer_within_ms: u64,
     },
     /// A minimal host that spawns `$AUTHBRIDGE_CMD`, logs in, answers refreshes, runs one turn.
     #[command(hide = true)]
@@ -105,6 +111,9 @@ enum Mode {
         /// Answer refreshes with a token that is not a JWT (a host the kit must fail).
         #[arg(long)]
         bad: bool,
+        /// Never answer refresh requests (a host the kit must fail).
+        #[arg(long)]
+        silent: bool,
         /// Speak `Content-Length` framing instead of lines.
         #[arg(long)]
         content_length: bool,
@@ -133,12 +142,27 @@ async fn main() -> ExitCode {
         Mode::Host {
             json,
             timeout_secs,
+            answer_within_ms,
             command,
-        } => host::run(&command, json, Duration::from_secs(timeout_secs)).await,
+        } => {
+            host::run(
+                &command,
+                json,
+                Duration::from_secs(timeout_secs),
+                answer_within_ms,
+            )
+            .await
+        }
         Mode::List { scenario_dir } => list(&scenario_dir),
-        Mode::StandIn { report } => stand_in::run(&report).await.map(|()| true),
+        Mode::StandIn {
+            report,
+            answer_within_ms,
+        } => stand_in::run(&report, Duration::from_millis(answer_within_ms))
+            .await
+            .map(|()| true),
         Mode::SampleHost {
             bad,
+            silent,
             content_length,
         } => {
             let framing = if content_length {
@@ -146,7 +170,14 @@ async fn main() -> ExitCode {
             } else {
                 wire::Framing::Lines
             };
-            sample_host::run(bad, framing).await.map(|()| true)
+            let behaviour = if silent {
+                Behaviour::Silent
+            } else if bad {
+                Behaviour::NotAJwt
+            } else {
+                Behaviour::Good
+            };
+            sample_host::run(behaviour, framing).await.map(|()| true)
         }
     };
     match result {

@@ -1,6 +1,7 @@
 //! A minimal well-behaved host: spawns `$AUTHBRIDGE_CMD`, logs in with a minted JWT,
-//! answers every refresh request, runs one turn and exits (in either framing). With `--bad` it answers refreshes
-//! with a token that is not a JWT, so host mode has something to fail.
+//! answers every refresh request, runs one turn and exits (in either framing). With
+//! `--bad` it answers refreshes with a token that is not a JWT and with `--silent` not at
+//! all, so host mode has something to fail.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -26,8 +27,19 @@ fn token() -> String {
     .mint()
 }
 
+/// How the sample host answers refresh requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// A fresh JWT for the previous account.
+    Good,
+    /// A token that is not a JWT.
+    NotAJwt,
+    /// No answer at all.
+    Silent,
+}
+
 /// Runs the sample host to the end of its one turn.
-pub async fn run(bad: bool, framing: Framing) -> anyhow::Result<()> {
+pub async fn run(behaviour: Behaviour, framing: Framing) -> anyhow::Result<()> {
     let line = std::env::var(CMD_ENV).with_context(|| format!("{CMD_ENV} is not set"))?;
     let argv: Vec<&str> = line.split_whitespace().collect();
     let Some((program, args)) = argv.split_first() else {
@@ -70,12 +82,19 @@ pub async fn run(bad: bool, framing: Framing) -> anyhow::Result<()> {
                 bail!("the server wrote something that is not JSON")
             };
             match kind_of(&msg) {
+                Kind::Request(m)
+                    if m == "account/chatgptAuthTokens/refresh"
+                        && behaviour == Behaviour::Silent => {}
                 Kind::Request(m) if m == "account/chatgptAuthTokens/refresh" => {
                     let account = msg["params"]["previousAccountId"]
                         .as_str()
                         .unwrap_or(ACCOUNT)
                         .to_owned();
-                    let access = if bad { "not-a-jwt".to_owned() } else { token() };
+                    let access = if behaviour == Behaviour::NotAJwt {
+                        "not-a-jwt".to_owned()
+                    } else {
+                        token()
+                    };
                     let answer = json!({"id": msg["id"], "result": {"accessToken": access, "chatgptAccountId": account, "chatgptPlanType": "pro"}});
                     stdin.write_all(&send(answer)).await?;
                 }

@@ -15,9 +15,6 @@ use crate::host::{Finding, CHECKS};
 use crate::pattern::decode_jwt;
 use crate::wire::{encode, kind_of, Decoder, Frame, Framing, Kind};
 
-/// How long a host has to answer a refresh request.
-const ANSWER_WITHIN: Duration = Duration::from_secs(5);
-
 #[derive(Clone)]
 struct Shared {
     out: mpsc::UnboundedSender<Value>,
@@ -25,6 +22,8 @@ struct Shared {
     next_id: Arc<AtomicI64>,
     findings: Arc<Mutex<Vec<Finding>>>,
     report: PathBuf,
+    /// How long the host has to answer a refresh request (5 s unless the kit says otherwise).
+    answer_within: Duration,
     /// Becomes true when the refresh checks are over (or were never started).
     checks_done: watch::Sender<bool>,
 }
@@ -52,7 +51,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, tx);
         self.send(json!({"id": id, "method": method, "params": params}));
-        tokio::time::timeout(ANSWER_WITHIN, rx)
+        tokio::time::timeout(self.answer_within, rx)
             .await
             .ok()
             .and_then(Result::ok)
@@ -67,7 +66,7 @@ fn save(path: &Path, findings: &[Finding]) {
 }
 
 /// Serves one host on stdin/stdout until it closes stdin.
-pub async fn run(report: &Path) -> anyhow::Result<()> {
+pub async fn run(report: &Path, answer_within: Duration) -> anyhow::Result<()> {
     let findings: Vec<Finding> = CHECKS.iter().map(|(c, _)| Finding::pending(c)).collect();
     save(report, &findings);
     let (out, mut out_rx) = mpsc::unbounded_channel::<Value>();
@@ -78,6 +77,7 @@ pub async fn run(report: &Path) -> anyhow::Result<()> {
         next_id: Arc::new(AtomicI64::new(0)),
         findings: Arc::new(Mutex::new(findings)),
         report: report.to_owned(),
+        answer_within,
         checks_done,
     };
     let framing = Arc::new(Mutex::new(Framing::Lines));
@@ -336,7 +336,10 @@ async fn refresh_checks(shared: Shared, account: String) {
             .ask("account/chatgptAuthTokens/refresh", params)
             .await
         {
-            None => Err(format!("no answer within {} s", ANSWER_WITHIN.as_secs())),
+            None => Err(format!(
+                "no answer within {} ms",
+                shared.answer_within.as_millis()
+            )),
             Some(answer) => judge(&answer, expected_account),
         };
         match verdict {
