@@ -54,7 +54,7 @@ enum Mode {
     /// Play the host against a server: `server -- <server command…>`. `{home}`,
     /// `{provider_url}` and `{backend_url}` in the command are replaced per scenario.
     Server {
-        /// Run only this scenario (repeatable).
+        /// Run only this scenario (repeatable; `PREFIX*` selects by prefix).
         #[arg(long = "scenario", value_name = "NAME")]
         scenarios: Vec<String>,
         /// The directory of scenario files.
@@ -200,11 +200,19 @@ async fn server_mode(
     command: Vec<String>,
 ) -> anyhow::Result<bool> {
     let mut all = scenario::load_dir(dir)?;
+    // `NAME` selects one scenario, `PREFIX*` every scenario whose name starts with PREFIX.
+    let selects = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    };
     if !only.is_empty() {
-        if let Some(missing) = only.iter().find(|n| !all.iter().any(|s| &s.name == *n)) {
-            anyhow::bail!("no scenario named {missing:?} in {}", dir.display());
+        if let Some(missing) = only
+            .iter()
+            .find(|p| !all.iter().any(|s| selects(p, &s.name)))
+        {
+            anyhow::bail!("no scenario matches {missing:?} in {}", dir.display());
         }
-        all.retain(|s| only.contains(&s.name));
+        all.retain(|s| only.iter().any(|p| selects(p, &s.name)));
     }
     let ours = Launch::Argv(command);
     let peer = std::env::var(PEER_ENV)
