@@ -138,9 +138,16 @@ pub async fn run(
     };
     let summary = Summary::of(outcomes.iter().map(|(_, o)| o));
     let text = if json_out {
-        let list: Vec<_> = findings
+        let list: Vec<_> = outcomes
             .iter()
-            .map(|f| json!({"check": f.check, "status": f.status, "detail": f.detail}))
+            .map(|(check, o)| {
+                let (status, detail) = match o {
+                    Outcome::Pass => ("pass", ""),
+                    Outcome::Fail(d) => ("fail", d.as_str()),
+                    Outcome::Skipped(d) | Outcome::Differs(d) => ("skipped", d.as_str()),
+                };
+                json!({"check": check, "status": status, "detail": detail})
+            })
             .collect();
         format!(
             "{:#}\n",
