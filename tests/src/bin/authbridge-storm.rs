@@ -1,0 +1,300 @@
+//! `authbridge-storm`: the refresh-storm benchmark (issue 6, benchmark 3). N concurrent
+//! turns against the mock provider (a fixed stream: 10 deltas, 1 ms apart), once with a
+//! valid token and once with a token the provider rejects, so every turn gets a 401 and
+//! the host is asked for new tokens. Reports the wall time from the first `turn/start`
+//! to the last `turn/completed` for both, their ratio, and how many refresh requests the
+//! host received (the design says exactly one).
+//!
+//! Rounds alternate (plain, storm, plain, storm, ...) in one process run; the medians are
+//! compared. A lean client reads the server's output directly, so the host side costs the
+//! same in both.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use authbridge_tests::jwt::Jwt;
+use authbridge_tests::mock_provider::{MockOptions, MockProvider};
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::ChildStdin;
+use tokio::sync::{oneshot, Notify};
+
+#[derive(Parser, Debug)]
+#[command(about = "Refresh-storm benchmark: N concurrent turns with and without a 401")]
+struct Args {
+    /// Concurrent turns per round.
+    #[arg(long, default_value_t = 1000)]
+    turns: usize,
+    /// Rounds of each kind (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Deltas per streamed answer.
+    #[arg(long, default_value_t = 10)]
+    deltas: usize,
+    /// Pause before each delta, in milliseconds.
+    #[arg(long, default_value_t = 1)]
+    delta_delay_ms: u64,
+    /// The server binary (default: AUTHBRIDGE_BIN, else the debug build).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    completed: usize,
+    failed: usize,
+    refreshes: usize,
+    last_completed: Option<Instant>,
+    first_failure: Option<String>,
+}
+
+struct Round {
+    wall: Duration,
+    refreshes: usize,
+    completed: usize,
+    failed: usize,
+    first_failure: Option<String>,
+}
+
+type Pending = Arc<Mutex<HashMap<i64, oneshot::Sender<Value>>>>;
+
+async fn write_line(stdin: &tokio::sync::Mutex<ChildStdin>, v: &Value) -> Result<()> {
+    let mut line = serde_json::to_vec(v)?;
+    line.push(b'\n');
+    stdin.lock().await.write_all(&line).await?;
+    Ok(())
+}
+
+async fn call(
+    stdin: &tokio::sync::Mutex<ChildStdin>,
+    pending: &Pending,
+    id: i64,
+    method: &str,
+    params: Value,
+) -> Result<Value> {
+    let (tx, rx) = oneshot::channel();
+    pending.lock().unwrap().insert(id, tx);
+    write_line(
+        stdin,
+        &json!({"id": id, "method": method, "params": params}),
+    )
+    .await?;
+    let answer = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .context("no answer within 10 s")??;
+    if let Some(err) = answer.get("error") {
+        bail!("{method} failed: {err}");
+    }
+    Ok(answer["result"].clone())
+}
+
+async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Result<Round> {
+    let good = Jwt::new()
+        .account("org-storm")
+        .plan("pro")
+        .exp_in(Duration::from_secs(3600));
+    let good = good.claim("n", json!(format!("good-{n}"))).mint();
+    let bad = Jwt::new()
+        .account("org-storm")
+        .plan("pro")
+        .claim("n", json!(format!("bad-{n}")))
+        .mint();
+    mock.set_valid_tokens([good.clone()]);
+    let home = tempfile::tempdir()?;
+    let bin = args
+        .server
+        .clone()
+        .unwrap_or_else(authbridge_tests::server::authbridge_bin);
+    let mut child = tokio::process::Command::new(bin)
+        .arg("--home")
+        .arg(home.path())
+        .args([
+            "-c",
+            &format!("model_providers.openai.base_url={}", mock.url()),
+        ])
+        .args([
+            "-c",
+            &format!("model_providers.openai.chatgpt_base_url={}", mock.url()),
+        ])
+        .args(["-c", "external_auth_refresh_timeout_ms=10000"])
+        .args(["-c", "max_in_flight_requests=4096"])
+        .env_remove("AUTHBRIDGE_API_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawn the server")?;
+    let stdin = Arc::new(tokio::sync::Mutex::new(
+        child.stdin.take().context("stdin")?,
+    ));
+    let stdout = child.stdout.take().context("stdout")?;
+    let pending: Pending = Arc::default();
+    let counters = Arc::new(Mutex::new(Counters::default()));
+    let done = Arc::new(Notify::new());
+    let turns = args.turns;
+    let reader = {
+        let (stdin, pending, counters, done, good) = (
+            stdin.clone(),
+            pending.clone(),
+            counters.clone(),
+            done.clone(),
+            good.clone(),
+        );
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                match (msg.get("method").and_then(Value::as_str), msg.get("id")) {
+                    (Some("account/chatgptAuthTokens/refresh"), Some(id)) => {
+                        counters.lock().unwrap().refreshes += 1;
+                        let answer = json!({"id": id, "result": {"accessToken": good,
+                            "chatgptAccountId": "org-storm", "chatgptPlanType": "pro"}});
+                        let _ = write_line(&stdin, &answer).await;
+                    }
+                    (Some("turn/completed"), None) => {
+                        let mut c = counters.lock().unwrap();
+                        if msg["params"]["status"] == "completed" {
+                            c.completed += 1;
+                        } else {
+                            c.failed += 1;
+                            if c.first_failure.is_none() {
+                                c.first_failure = Some(msg["params"].to_string());
+                            }
+                        }
+                        c.last_completed = Some(Instant::now());
+                        if c.completed + c.failed == turns {
+                            done.notify_one();
+                        }
+                    }
+                    (None, Some(Value::Number(id))) => {
+                        let tx = id
+                            .as_i64()
+                            .and_then(|id| pending.lock().unwrap().remove(&id));
+                        if let Some(tx) = tx {
+                            let _ = tx.send(msg);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    call(
+        &stdin,
+        &pending,
+        0,
+        "initialize",
+        json!({"clientInfo": {"name": "storm", "version": "0"}}),
+    )
+    .await?;
+    let token = if storm { &bad } else { &good };
+    call(
+        &stdin,
+        &pending,
+        1,
+        "account/login/start",
+        json!({"type": "chatgptAuthTokens", "accessToken": token, "chatgptAccountId": "org-storm"}),
+    )
+    .await?;
+    // All turn/start requests in one write: they reach the server together.
+    let mut batch = Vec::new();
+    for i in 0..turns {
+        let msg =
+            json!({"id": 100 + i as i64, "method": "turn/start", "params": {"input": "storm"}});
+        serde_json::to_writer(&mut batch, &msg)?;
+        batch.push(b'\n');
+    }
+    let finished = done.notified();
+    let start = Instant::now();
+    stdin.lock().await.write_all(&batch).await?;
+    if tokio::time::timeout(Duration::from_secs(120), finished)
+        .await
+        .is_err()
+    {
+        bail!("the turns did not all complete within 120 s");
+    }
+    // The reader holds a handle on stdin; once it is gone, closing stdin ends the server.
+    reader.abort();
+    let _ = reader.await;
+    drop(stdin);
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        bail!("the server did not exit within 5 s of its stdin closing");
+    }
+    let c = counters.lock().unwrap();
+    Ok(Round {
+        wall: c.last_completed.unwrap_or(start) - start,
+        refreshes: c.refreshes,
+        completed: c.completed,
+        failed: c.failed,
+        first_failure: c.first_failure.clone(),
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    authbridge_tests::sys::raise_nofile_limit();
+    let deltas = (0..args.deltas).map(|i| format!("d{i} ")).collect();
+    let mock = MockProvider::start(MockOptions {
+        deltas,
+        delta_delay: Duration::from_millis(args.delta_delay_ms),
+        ..MockOptions::default()
+    })
+    .await?;
+    let (mut plain, mut storm) = (Vec::new(), Vec::new());
+    let mut refreshes = Vec::new();
+    for n in 0..args.rounds.max(1) {
+        for is_storm in [false, true] {
+            let r = round(&args, &mock, is_storm, n).await?;
+            if r.failed > 0 || r.completed != args.turns {
+                bail!(
+                    "round {n} ({}): {} completed, {} failed; first failure: {}",
+                    if is_storm { "401" } else { "plain" },
+                    r.completed,
+                    r.failed,
+                    r.first_failure.unwrap_or_default()
+                );
+            }
+            if is_storm {
+                refreshes.push(r.refreshes);
+                storm.push(r.wall);
+            } else {
+                plain.push(r.wall);
+            }
+        }
+    }
+    let (p, s) = (median(plain), median(storm));
+    let ratio = s.as_secs_f64() / p.as_secs_f64().max(1e-9);
+    if args.json {
+        let out = json!({"turns": args.turns, "rounds": args.rounds, "plain_ms": p.as_secs_f64() * 1e3,
+            "storm_ms": s.as_secs_f64() * 1e3, "ratio": ratio, "refreshes_per_storm": refreshes});
+        let mut stdout = tokio::io::stdout();
+        stdout.write_all(format!("{out}\n").as_bytes()).await?;
+    } else {
+        let text = format!(
+            "{} concurrent turns, {} deltas {} ms apart, median of {} rounds\n  no 401:   {:>8.1} ms\n  all 401:  {:>8.1} ms  (host refresh requests per storm: {:?})\n  ratio:    {:>8.2}\n",
+            args.turns, args.deltas, args.delta_delay_ms, args.rounds,
+            p.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3, refreshes, ratio
+        );
+        tokio::io::stdout().write_all(text.as_bytes()).await?;
+    }
+    Ok(())
+}
