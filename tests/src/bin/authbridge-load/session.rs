@@ -42,8 +42,12 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Answers per second; NaN when every measured answer came in one read (too few to time).
     pub fn per_second(&self) -> f64 {
-        self.answers as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        if self.elapsed.is_zero() {
+            return f64::NAN;
+        }
+        self.answers as f64 / self.elapsed.as_secs_f64()
     }
 
     /// The latency at quantile `q` (0..=1), in microseconds.
