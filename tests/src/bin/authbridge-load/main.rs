@@ -23,6 +23,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::framing::Framing;
+use crate::procfs::Cpu;
 use crate::report::{Report, Soak, Startup};
 use crate::session::{Load, Session};
 
@@ -117,7 +118,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         duration: args.duration.map(Duration::from_secs_f64),
         warmup: args.warmup,
     };
+    let cpu_before = procfs::cpu(session.pid())?;
     let measured = session.pipeline(&load).await?;
+    let cpu_after = procfs::cpu(session.pid())?;
     let after = procfs::resources(session.pid())?;
     session.finish().await?;
     Ok(Report {
@@ -125,6 +128,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         framing: args.framing,
         method: args.method.clone(),
         in_flight: args.in_flight,
+        server_cpu: Cpu {
+            on_cpu_ns: cpu_after.on_cpu_ns.saturating_sub(cpu_before.on_cpu_ns),
+            switches: cpu_after.switches.saturating_sub(cpu_before.switches),
+        },
+        requests_sent: measured.answers + args.warmup,
         measured,
         startup,
         soak: args.soak.then_some(Soak { before, after }),

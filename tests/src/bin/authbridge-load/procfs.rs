@@ -35,3 +35,43 @@ pub fn resources(pid: u32) -> anyhow::Result<Resources> {
         open_fds,
     })
 }
+
+/// CPU time and context switches of all of a process's threads so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cpu {
+    /// Time on a CPU, in nanoseconds (first field of each `/proc/<pid>/task/<tid>/schedstat`).
+    pub on_cpu_ns: u64,
+    /// Voluntary and involuntary context switches, summed over threads.
+    pub switches: u64,
+}
+
+/// Sums `schedstat` and the context-switch counts over the threads alive now.
+pub fn cpu(pid: u32) -> anyhow::Result<Cpu> {
+    let mut total = Cpu::default();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing /proc/{pid}/task"))?;
+    for task in tasks.flatten() {
+        // A thread may end between the listing and the reads: skip it.
+        let path = task.path();
+        let Ok(schedstat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
+            continue;
+        };
+        total.on_cpu_ns += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        for line in status.lines() {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total.switches += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::framing::Framing;
-use crate::procfs::Resources;
+use crate::procfs::{Cpu, Resources};
 use crate::session::Measured;
 
 /// Process start → `initialize` answer, over several starts.
@@ -27,6 +27,10 @@ pub struct Report {
     pub method: String,
     pub in_flight: usize,
     pub measured: Measured,
+    /// The server's CPU time and context switches during the run (warm-up included).
+    pub server_cpu: Cpu,
+    /// Requests the run sent, warm-up included: what `server_cpu` is divided by.
+    pub requests_sent: u64,
     pub startup: Option<Startup>,
     pub soak: Option<Soak>,
 }
@@ -48,6 +52,8 @@ impl Report {
             "p90Us": m.quantile_us(0.90),
             "p99Us": m.quantile_us(0.99),
             "maxUs": m.quantile_us(1.0),
+            "serverCpuUsPerRequest": self.cpu_us_per_request(),
+            "serverSwitchesPerRequest": self.switches_per_request(),
             "startup": self.startup.as_ref().map(|s| serde_json::json!({
                 "runs": s.runs,
                 "medianMs": s.median.as_secs_f64() * 1000.0,
@@ -55,6 +61,14 @@ impl Report {
             })),
             "soak": self.soak.as_ref().map(|s| serde_json::json!({"before": resources(&s.before), "after": resources(&s.after)})),
         })
+    }
+
+    fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu.on_cpu_ns as f64 / 1000.0 / self.requests_sent.max(1) as f64
+    }
+
+    fn switches_per_request(&self) -> f64 {
+        self.server_cpu.switches as f64 / self.requests_sent.max(1) as f64
     }
 
     /// Writes the report to stdout.
@@ -84,6 +98,12 @@ impl Report {
             m.quantile_us(0.99),
             m.quantile_us(1.0),
             m.errors
+        )?;
+        writeln!(
+            out,
+            "  server: {:.2} µs of CPU and {:.2} context switches per request",
+            self.cpu_us_per_request(),
+            self.switches_per_request()
         )?;
         if let Some(s) = &self.startup {
             writeln!(
