@@ -15,7 +15,7 @@ const TURN_MS = 30_000;
 /** The server exits within 2 s of its stdin closing (protocol §7); allow some slack. */
 const EXIT_MS = 5_000;
 
-const USAGE = `usage: node host.js [--mock-url URL] [--input TEXT] | --print-refresh-token
+const USAGE = `usage: node host.js [--mock-url URL] [--input TEXT] | --print-refresh-token | --help
   --mock-url URL         the mock provider's base URL (or env AUTHBRIDGE_MOCK_URL); the server gets
                          --home <temp dir> and -c overrides pointing the openai provider at it
   --input TEXT           the turn's input (default "Say hello")
@@ -24,10 +24,10 @@ server command: AUTHBRIDGE_CMD_JSON (JSON array), else AUTHBRIDGE_CMD (split on 
 
 /**
  * @param {string[]} argv
- * @returns {{mockUrl: string | undefined, input: string, printRefreshToken: boolean}}
+ * @returns {{mockUrl: string | undefined, input: string, printRefreshToken: boolean, help: boolean}}
  */
 function parseArgs(argv) {
-  const opts = { mockUrl: process.env.AUTHBRIDGE_MOCK_URL || undefined, input: 'Say hello', printRefreshToken: false };
+  const opts = { mockUrl: process.env.AUTHBRIDGE_MOCK_URL || undefined, input: 'Say hello', printRefreshToken: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -38,6 +38,7 @@ function parseArgs(argv) {
     if (arg === '--mock-url') opts.mockUrl = value();
     else if (arg === '--input') opts.input = value();
     else if (arg === '--print-refresh-token') opts.printRefreshToken = true;
+    else if (arg === '--help' || arg === '-h') opts.help = true;
     else throw new Error(`unknown argument ${arg}\n${USAGE}`);
   }
   return opts;
@@ -173,6 +174,10 @@ async function run(opts) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (opts.printRefreshToken) {
     process.stdout.write(`${lib.refreshedToken(lib.ACCOUNT_ID)}\n`);
     return;
