@@ -24,7 +24,10 @@ async fn api_key_session() -> Session {
     .start()
     .await;
     s.host
-        .request("account/login/start", json!({"type": "apiKey", "apiKey": KEY}))
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": KEY}),
+        )
         .await
         .unwrap();
     s
@@ -51,7 +54,12 @@ fn vm_rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// Samples the resident set every 10 ms until `stop`; the largest value seen.
-fn sample_rss(pid: u32) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<u64>) {
+fn sample_rss(
+    pid: u32,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<u64>,
+) {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut max = 0;
@@ -92,9 +100,15 @@ async fn a_message_cut_off_by_end_of_input_ends_the_session_cleanly() {
     s.host.close_stdin().await;
     let status = s.host.wait_exit(Duration::from_secs(3)).await;
     assert_eq!(status.map(|st| st.code()), Some(Some(0)));
-    assert!(s.host.non_protocol_output().is_empty(), "stdout held something else");
     assert!(
-        !s.host.messages().iter().any(|m| m["id"] == 77 && m.get("result").is_some()),
+        s.host.non_protocol_output().is_empty(),
+        "stdout held something else"
+    );
+    assert!(
+        !s.host
+            .messages()
+            .iter()
+            .any(|m| m["id"] == 77 && m.get("result").is_some()),
         "a cut-off request was run"
     );
 }
@@ -124,7 +138,10 @@ async fn a_real_100_mib_line_is_refused_with_bounded_memory_and_the_next_request
         .collect::<Vec<_>>();
     assert_eq!(
         too_large,
-        vec![(Value::Null, json!("message too large: more than 16777216 bytes"))]
+        vec![(
+            Value::Null,
+            json!("message too large: more than 16777216 bytes")
+        )]
     );
     // The 16 MiB limit bounds what is held: the peak stays far below the 100 MiB line.
     assert!(
@@ -149,7 +166,12 @@ async fn responses_nobody_asked_for_are_ignored_without_a_reply() {
     }
     still_serves(&s).await;
     let after = s.host.messages();
-    assert_eq!(after.len(), before + 1, "only the getAuthStatus answer: {:?}", &after[before..]);
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "only the getAuthStatus answer: {:?}",
+        &after[before..]
+    );
 }
 
 fn jwt(tag: &str) -> String {
@@ -189,7 +211,12 @@ async fn reported_token(s: &Session) -> Value {
 #[tokio::test]
 async fn a_duplicate_refresh_answer_is_ignored_and_the_first_one_counts() {
     let (old, new, other) = (jwt("old"), jwt("new"), jwt("other"));
-    let s = external_session(&old, &[&new], RefreshPolicy::tokens(&new, "org-1", Some("pro"))).await;
+    let s = external_session(
+        &old,
+        &[&new],
+        RefreshPolicy::tokens(&new, "org-1", Some("pro")),
+    )
+    .await;
     assert_eq!(s.turn("hi").await["status"], "completed");
     let id = s.host.refresh_requests()[0].id.clone();
     let duplicate = json!({"id": id, "result": {"accessToken": other, "chatgptAccountId": "org-1", "chatgptPlanType": "pro"}});
@@ -211,7 +238,11 @@ async fn an_answer_after_the_refresh_deadline_is_ignored() {
         .send(&json!({"id": id, "result": {"accessToken": late, "chatgptAccountId": "org-1", "chatgptPlanType": "pro"}}))
         .await
         .unwrap();
-    assert_eq!(reported_token(&s).await, json!(old), "the late answer was adopted");
+    assert_eq!(
+        reported_token(&s).await,
+        json!(old),
+        "the late answer was adopted"
+    );
 }
 
 /// Spawns the server with our own pipes (the host simulator always reads).
@@ -271,14 +302,21 @@ async fn ten_thousand_requests_unread_push_back_with_bounded_memory_then_all_are
             .await
             .unwrap_or_else(|_| panic!("only {} of {N} answered", answered.len()))
             .unwrap();
-        assert!(n > 0, "the server closed its output after {} answers", answered.len());
+        assert!(
+            n > 0,
+            "the server closed its output after {} answers",
+            answered.len()
+        );
         let m: Value = serde_json::from_str(&line).expect("an answer is JSON");
         match (&m["result"]["authToken"], m["error"]["code"].as_i64()) {
             (Value::String(t), None) if t == KEY => ok += 1,
             (_, Some(-32001)) => shed += 1,
             _ => panic!("unexpected answer {m}"),
         }
-        assert!(answered.insert(m["id"].as_i64().expect("an integer id")), "answered twice: {m}");
+        assert!(
+            answered.insert(m["id"].as_i64().expect("an integer id")),
+            "answered twice: {m}"
+        );
     }
     let (written, mut stdin) = writer.await.unwrap();
     let _ = stop.send(());
@@ -305,5 +343,7 @@ async fn ten_thousand_requests_unread_push_back_with_bounded_memory_then_all_are
     let m: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(m["id"], "last");
     assert_eq!(m["result"]["authMethod"], "apikey");
-    eprintln!("10k unread: writer blocked={blocked}, ok={ok}, shed={shed}, rss {before}→{peak} KiB");
+    eprintln!(
+        "10k unread: writer blocked={blocked}, ok={ok}, shed={shed}, rss {before}→{peak} KiB"
+    );
 }

@@ -19,12 +19,17 @@ async fn api_key_session() -> Session {
         mock: MockOptions::with_tokens([KEY]),
         ..SessionBuilder::default()
     }
-    .config(&format!("model_providers.openai.stream_idle_timeout_ms={IDLE_MS}"))
+    .config(&format!(
+        "model_providers.openai.stream_idle_timeout_ms={IDLE_MS}"
+    ))
     .config("model_providers.openai.connect_timeout_ms=500")
     .start()
     .await;
     s.host
-        .request("account/login/start", json!({"type": "apiKey", "apiKey": KEY}))
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": KEY}),
+        )
         .await
         .unwrap();
     s
@@ -32,7 +37,10 @@ async fn api_key_session() -> Session {
 
 fn failure(done: &Value) -> String {
     assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"].as_str().unwrap_or_default().to_owned()
+    done["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The next turn completes with the mock's whole text, with the key the host gave.
@@ -96,8 +104,14 @@ async fn malformed_sse_fails_the_turn_and_the_next_one_streams() {
 #[tokio::test]
 async fn a_500_with_an_html_body_names_the_status_and_the_start_of_the_body() {
     let s = api_key_session().await;
-    let html = format!("<html><body><h1>500 Internal Server Error</h1>{}</body></html>", "x".repeat(400));
-    s.mock.fail_next(Failure::Status { status: 500, body: html.clone() });
+    let html = format!(
+        "<html><body><h1>500 Internal Server Error</h1>{}</body></html>",
+        "x".repeat(400)
+    );
+    s.mock.fail_next(Failure::Status {
+        status: 500,
+        body: html.clone(),
+    });
     let done = s.turn("hi").await;
     let first_200: String = html.chars().take(200).collect();
     assert_eq!(
@@ -141,6 +155,10 @@ async fn a_401_on_every_token_costs_exactly_one_host_refresh_then_fails_without_
     s.mock.set_failure(None);
     let done = s.turn("again").await;
     assert_eq!(done["status"], "completed", "{done}");
-    let status = s.host.request("getAuthStatus", json!({"includeToken": true})).await.unwrap();
+    let status = s
+        .host
+        .request("getAuthStatus", json!({"includeToken": true}))
+        .await
+        .unwrap();
     assert_eq!(status["authToken"], json!(new));
 }

@@ -35,9 +35,15 @@ async fn session_with_auth_dir(auth_dir: &Path, valid: &[&str]) -> Session {
 async fn external_tokens_still_work(s: &Session) {
     let token = jwt("mem");
     s.mock.accept_token(&token);
-    s.login_external(&token, "org-1", Some("pro")).await.expect("external login");
+    s.login_external(&token, "org-1", Some("pro"))
+        .await
+        .expect("external login");
     assert_eq!(s.turn("hi").await["status"], "completed");
-    let status = s.host.request("getAuthStatus", json!({"includeToken": true})).await.unwrap();
+    let status = s
+        .host
+        .request("getAuthStatus", json!({"includeToken": true}))
+        .await
+        .unwrap();
     assert_eq!(status["authToken"], json!(token));
 }
 
@@ -49,13 +55,20 @@ async fn an_unwritable_store_fails_an_api_key_login_as_internal_and_keeps_servin
     let s = session_with_auth_dir(&file.join("auth"), &[]).await;
     let err = s
         .host
-        .request("account/login/start", json!({"type": "apiKey", "apiKey": "sk-unwritable"}))
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": "sk-unwritable"}),
+        )
         .await
         .expect_err("the key cannot be stored");
     assert_eq!(err.code, -32603, "{err:?}");
     assert!(!err.message.contains("sk-unwritable"), "{err:?}");
     let read = s.host.request("account/read", json!({})).await.unwrap();
-    assert_eq!(read["account"], Value::Null, "a key that was not stored is not reported");
+    assert_eq!(
+        read["account"],
+        Value::Null,
+        "a key that was not stored is not reported"
+    );
     external_tokens_still_work(&s).await;
 }
 
@@ -70,12 +83,18 @@ async fn auth_json_replaced_by_a_directory_reads_as_no_account_and_refuses_a_key
     assert_eq!(read, json!({"account": null, "requiresOpenaiAuth": true}));
     let err = s
         .host
-        .request("account/login/start", json!({"type": "apiKey", "apiKey": "sk-dir"}))
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": "sk-dir"}),
+        )
         .await
         .expect_err("a file cannot replace a directory");
     assert_eq!(err.code, -32603, "{err:?}");
     assert!(!err.message.contains("sk-dir"), "{err:?}");
-    assert!(home.path().join("auth.json").is_dir(), "the directory was touched");
+    assert!(
+        home.path().join("auth.json").is_dir(),
+        "the directory was touched"
+    );
     external_tokens_still_work(&s).await;
 }
 
@@ -111,7 +130,9 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
     const CYCLES: usize = 200;
     let home = tempfile::tempdir().unwrap();
     write_auth_json(home.path(), &jwt("first"), "rt_first");
-    let endpoint = TokenEndpoint::start("org-1", "pro", ["rt_first"]).await.unwrap();
+    let endpoint = TokenEndpoint::start("org-1", "pro", ["rt_first"])
+        .await
+        .unwrap();
     let overrides = ["chatgpt_token_timeout_ms=2000"];
     // A fixed sequence of kill delays (0–49 ms): reproducible, and spread over the whole
     // refresh (request, token endpoint, temp file, fsync, rename).
@@ -141,13 +162,19 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
                 .into_iter()
                 .map(|t| (t.access_token, t.refresh_token))
                 .collect();
-            assert!(issued.contains(&after), "cycle {cycle}: tokens that are neither old nor issued");
+            assert!(
+                issued.contains(&after),
+                "cycle {cycle}: tokens that are neither old nor issued"
+            );
             took_new += 1;
         }
     }
     eprintln!("kill -9 cycles: {kept_old} kept the old tokens, {took_new} hold new ones");
     assert_eq!(kept_old + took_new, CYCLES);
-    assert!(took_new > 0, "no cycle got as far as writing: the test proved nothing");
+    assert!(
+        took_new > 0,
+        "no cycle got as far as writing: the test proved nothing"
+    );
     // No temporary file is left readable by others either.
     for entry in std::fs::read_dir(home.path()).unwrap().flatten() {
         let mode = entry.metadata().unwrap().permissions().mode() & 0o077;

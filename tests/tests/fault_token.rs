@@ -34,9 +34,11 @@ fn write_auth_json(home: &Path, access_token: &str, refresh_token: &str) {
 async fn managed(stale: &str, valid: &[&str], endpoint: &TokenEndpoint, extra: &[&str]) -> Session {
     let home = tempfile::tempdir().unwrap();
     write_auth_json(home.path(), stale, "rt_1");
-    let mock = MockProvider::start(MockOptions::with_tokens(valid.iter().map(|s| s.to_string())))
-        .await
-        .unwrap();
+    let mock = MockProvider::start(MockOptions::with_tokens(
+        valid.iter().map(|s| s.to_string()),
+    ))
+    .await
+    .unwrap();
     let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
     overrides.extend(extra.iter().map(|s| s.to_string()));
     let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
@@ -48,7 +50,10 @@ async fn managed(stale: &str, valid: &[&str], endpoint: &TokenEndpoint, extra: &
 
 fn failure(done: &Value) -> String {
     assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"].as_str().unwrap_or_default().to_owned()
+    done["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The server still answers, and the token it reports is one it was given.
@@ -59,18 +64,27 @@ async fn still_serves_with(s: &Session, given: &[&str]) {
         .await
         .expect("the server answers after the fault");
     let reported = status["authToken"].as_str().unwrap_or_default().to_owned();
-    assert!(given.contains(&reported.as_str()), "reported a token it was not given");
+    assert!(
+        given.contains(&reported.as_str()),
+        "reported a token it was not given"
+    );
 }
 
 #[tokio::test]
 async fn a_hanging_token_endpoint_fails_the_turn_at_the_token_deadline() {
     let stale = token("stale");
-    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"]).await.unwrap();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
     endpoint.set_mode(TokenMode::Hang);
     let s = managed(&stale, &[], &endpoint, &["chatgpt_token_timeout_ms=300"]).await;
     let started = Instant::now();
     let message = failure(&s.turn("hi").await);
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(!message.contains(&stale), "the error quotes the token");
     assert_eq!(endpoint.calls(), 1);
     still_serves_with(&s, &[&stale]).await;
@@ -79,7 +93,9 @@ async fn a_hanging_token_endpoint_fails_the_turn_at_the_token_deadline() {
 #[tokio::test]
 async fn a_500_is_transient_and_a_later_attempt_succeeds() {
     let (stale, fresh) = (token("stale"), token("fresh"));
-    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"]).await.unwrap();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
     endpoint.issue_access_tokens([fresh.clone()]);
     endpoint.set_mode(TokenMode::ServerError);
     let s = managed(&stale, &[&fresh], &endpoint, &[]).await;
@@ -98,7 +114,9 @@ async fn a_500_is_transient_and_a_later_attempt_succeeds() {
 #[tokio::test]
 async fn malformed_json_from_the_token_endpoint_is_a_transient_failure() {
     let stale = token("stale");
-    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"]).await.unwrap();
+    let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+        .await
+        .unwrap();
     endpoint.set_mode(TokenMode::Malformed);
     let s = managed(&stale, &[], &endpoint, &[]).await;
     let message = failure(&s.turn("one").await);
@@ -118,14 +136,35 @@ async fn each_permanent_code_fails_with_its_message_and_is_not_retried() {
     ];
     for (code, expected) in cases {
         let stale = token("stale");
-        let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"]).await.unwrap();
-        endpoint.set_mode(TokenMode::Error { status: 401, code: code.into() });
+        let endpoint = TokenEndpoint::start("org-1", "plus", ["rt_1"])
+            .await
+            .unwrap();
+        endpoint.set_mode(TokenMode::Error {
+            status: 401,
+            code: code.into(),
+        });
         let s = managed(&stale, &[], &endpoint, &[]).await;
         let first = failure(&s.turn("one").await);
         let second = failure(&s.turn("two").await);
-        assert_eq!((code, first.as_str(), endpoint.calls()), (code, expected, 1), "first");
-        assert_eq!((code, second.as_str(), endpoint.calls()), (code, expected, 1), "second");
-        let status = s.host.request("getAuthStatus", json!({"includeToken": true})).await.unwrap();
-        assert_eq!(status["authToken"], Value::Null, "{code}: a permanently failed token is not reported");
+        assert_eq!(
+            (code, first.as_str(), endpoint.calls()),
+            (code, expected, 1),
+            "first"
+        );
+        assert_eq!(
+            (code, second.as_str(), endpoint.calls()),
+            (code, expected, 1),
+            "second"
+        );
+        let status = s
+            .host
+            .request("getAuthStatus", json!({"includeToken": true}))
+            .await
+            .unwrap();
+        assert_eq!(
+            status["authToken"],
+            Value::Null,
+            "{code}: a permanently failed token is not reported"
+        );
     }
 }
