@@ -1,0 +1,8 @@
+//! Fuzz target `auth_json`: runs `checks::auth_json` (see `fuzz/checks.rs` for the invariant).
+#![no_main]
+
+#[path = "../checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::auth_json(data));

@@ -1,0 +1,8 @@
+//! Fuzz target `framing`: runs `checks::framing` (see `fuzz/checks.rs` for the invariant).
+#![no_main]
+
+#[path = "../checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::framing(data));

@@ -1,0 +1,8 @@
+//! Fuzz target `message_parse`: runs `checks::message_parse` (see `fuzz/checks.rs` for the invariant).
+#![no_main]
+
+#[path = "../checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::message_parse(data));
