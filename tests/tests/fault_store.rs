@@ -134,12 +134,23 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
         .await
         .unwrap();
     let overrides = ["chatgpt_token_timeout_ms=2000"];
-    // A fixed sequence of kill delays (0–49 ms): reproducible, and spread over the whole
+    // A fixed sequence of kill delays (0–11 ms): reproducible, and spread over the whole
     // refresh (request, token endpoint, temp file, fsync, rename).
     let mut seed: u32 = 7;
     let (mut kept_old, mut took_new) = (0, 0);
     for cycle in 0..CYCLES {
-        let before = stored_pair(home.path(), cycle);
+        let mut before = stored_pair(home.path(), cycle);
+        let spent = endpoint
+            .bodies()
+            .iter()
+            .any(|b| b["refresh_token"] == before.1.as_str());
+        if spent {
+            // The last kill came after the endpoint rotated this refresh token but before
+            // the write: the endpoint would answer `refresh_token_reused` forever. Start
+            // this cycle from a fresh one (the file was checked above).
+            write_auth_json(home.path(), &before.0, &format!("rt_cycle_{cycle}"));
+            before = stored_pair(home.path(), cycle);
+        }
         endpoint.accept_refresh_token(&before.1);
         let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
         cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
@@ -148,9 +159,20 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
         host.send(&json!({"id": "r", "method": "account/read", "params": {"refreshToken": true}}))
             .await
             .unwrap();
-        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        let delay = u64::from((seed >> 16) % 50);
-        tokio::time::sleep(Duration::from_millis(delay)).await;
+        if cycle % 10 == 9 {
+            // Every tenth kill comes just after the answer: the write surely happened.
+            let answered = host
+                .wait_message(|m| m["id"] == "r", Duration::from_secs(5))
+                .await;
+            assert!(
+                answered.is_some(),
+                "cycle {cycle}: the refresh was not answered"
+            );
+        } else {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let delay = u64::from((seed >> 16) % 12);
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         host.kill().await; // SIGKILL
         let _ = host.wait_exit(Duration::from_secs(2)).await;
         let after = stored_pair(home.path(), cycle);
@@ -172,8 +194,8 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
     eprintln!("kill -9 cycles: {kept_old} kept the old tokens, {took_new} hold new ones");
     assert_eq!(kept_old + took_new, CYCLES);
     assert!(
-        took_new > 0,
-        "no cycle got as far as writing: the test proved nothing"
+        took_new >= CYCLES / 10,
+        "{took_new} cycles hold new tokens: refreshes do not stick"
     );
     // No temporary file is left readable by others either.
     for entry in std::fs::read_dir(home.path()).unwrap().flatten() {
