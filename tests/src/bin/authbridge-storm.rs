@@ -44,6 +44,10 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also run this many refresh cycles (expire the token, one turn, one host refresh)
+    /// in one server process, and report its RSS and open fds before and after.
+    #[arg(long, default_value_t = 0)]
+    soak_cycles: usize,
 }
 
 #[derive(Default)]
@@ -56,7 +60,10 @@ struct Counters {
 }
 
 struct Round {
+    soak: Option<Soak>,
     wall: Duration,
+    /// The server's peak RSS (VmHWM) in KiB, read just before it was told to exit.
+    peak_rss_kib: Option<u64>,
     refreshes: usize,
     completed: usize,
     failed: usize,
@@ -140,13 +147,14 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
     let counters = Arc::new(Mutex::new(Counters::default()));
     let done = Arc::new(Notify::new());
     let turns = args.turns;
+    let current_good = Arc::new(Mutex::new(good.clone()));
     let reader = {
         let (stdin, pending, counters, done, good) = (
             stdin.clone(),
             pending.clone(),
             counters.clone(),
             done.clone(),
-            good.clone(),
+            current_good.clone(),
         );
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
@@ -157,6 +165,7 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
                 match (msg.get("method").and_then(Value::as_str), msg.get("id")) {
                     (Some("account/chatgptAuthTokens/refresh"), Some(id)) => {
                         counters.lock().unwrap().refreshes += 1;
+                        let good = good.lock().unwrap().clone();
                         let answer = json!({"id": id, "result": {"accessToken": good,
                             "chatgptAccountId": "org-storm", "chatgptPlanType": "pro"}});
                         let _ = write_line(&stdin, &answer).await;
@@ -223,6 +232,35 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
     {
         bail!("the turns did not all complete within 120 s");
     }
+    let (completed, failed, first_failure, last_completed, refreshes) = {
+        let c = counters.lock().unwrap();
+        (
+            c.completed,
+            c.failed,
+            c.first_failure.clone(),
+            c.last_completed,
+            c.refreshes,
+        )
+    };
+    let pid = child.id();
+    let peak_rss_kib = pid.and_then(|pid| status_kib(pid, "VmHWM:"));
+    let soak = if storm && n == 0 && args.soak_cycles > 0 {
+        Some(
+            soak(
+                args,
+                mock,
+                &stdin,
+                &pending,
+                &counters,
+                &current_good,
+                pid,
+                n,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     // The reader holds a handle on stdin; once it is gone, closing stdin ends the server.
     reader.abort();
     let _ = reader.await;
@@ -233,13 +271,97 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
     {
         bail!("the server did not exit within 5 s of its stdin closing");
     }
-    let c = counters.lock().unwrap();
     Ok(Round {
-        wall: c.last_completed.unwrap_or(start) - start,
-        refreshes: c.refreshes,
-        completed: c.completed,
-        failed: c.failed,
-        first_failure: c.first_failure.clone(),
+        soak,
+        peak_rss_kib,
+        wall: last_completed.unwrap_or(start) - start,
+        refreshes,
+        completed,
+        failed,
+        first_failure,
+    })
+}
+
+/// RSS and open fds of the server across many refresh cycles in one process.
+struct Soak {
+    cycles: usize,
+    refreshes: usize,
+    rss_kib: (u64, u64),
+    fds: (usize, usize),
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Each cycle: the provider stops accepting the current token, one turn gets a 401, the
+/// host answers the refresh with a new token the provider accepts, the turn completes.
+#[allow(clippy::too_many_arguments)]
+async fn soak(
+    args: &Args,
+    mock: &MockProvider,
+    stdin: &tokio::sync::Mutex<ChildStdin>,
+    pending: &Pending,
+    counters: &Mutex<Counters>,
+    good: &Mutex<String>,
+    pid: Option<u32>,
+    round: usize,
+) -> Result<Soak> {
+    let pid = pid.context("the server has no pid")?;
+    let refreshes_before = counters.lock().unwrap().refreshes;
+    let mut before = None;
+    for i in 0..args.soak_cycles {
+        let token = Jwt::new()
+            .account("org-storm")
+            .plan("pro")
+            .claim("n", json!(format!("soak-{round}-{i}")))
+            .mint();
+        mock.set_valid_tokens([token.clone()]);
+        *good.lock().unwrap() = token;
+        let id = 1_000_000 + i as i64;
+        let answer = call(stdin, pending, id, "turn/start", json!({"input": "soak"})).await?;
+        let turn_id = answer["turnId"].as_str().context("no turnId")?.to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (done, failure) = {
+                let c = counters.lock().unwrap();
+                (
+                    c.completed > args.turns + i,
+                    c.first_failure.clone().filter(|_| c.failed > 0),
+                )
+            };
+            if let Some(failure) = failure {
+                bail!("a soak turn failed: {failure}");
+            }
+            if done {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("soak turn {turn_id} did not complete within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if i == 9 {
+            before = Some((status_kib(pid, "VmRSS:").unwrap_or(0), open_fds(pid)));
+        }
+    }
+    let (rss0, fds0) = before.unwrap_or((0, 0));
+    Ok(Soak {
+        cycles: args.soak_cycles,
+        refreshes: counters.lock().unwrap().refreshes - refreshes_before,
+        rss_kib: (rss0, status_kib(pid, "VmRSS:").unwrap_or(0)),
+        fds: (fds0, open_fds(pid)),
     })
 }
 
@@ -261,6 +383,8 @@ async fn main() -> Result<()> {
     .await?;
     let (mut plain, mut storm) = (Vec::new(), Vec::new());
     let mut refreshes = Vec::new();
+    let mut peak_rss_kib = 0;
+    let mut soak_result = None;
     for n in 0..args.rounds.max(1) {
         for is_storm in [false, true] {
             let r = round(&args, &mock, is_storm, n).await?;
@@ -273,6 +397,10 @@ async fn main() -> Result<()> {
                     r.first_failure.unwrap_or_default()
                 );
             }
+            peak_rss_kib = peak_rss_kib.max(r.peak_rss_kib.unwrap_or(0));
+            if r.soak.is_some() && soak_result.is_none() {
+                soak_result = r.soak;
+            }
             if is_storm {
                 refreshes.push(r.refreshes);
                 storm.push(r.wall);
@@ -283,17 +411,28 @@ async fn main() -> Result<()> {
     }
     let (p, s) = (median(plain), median(storm));
     let ratio = s.as_secs_f64() / p.as_secs_f64().max(1e-9);
+    let soak_json = soak_result.as_ref().map(|k| {
+        json!({"cycles": k.cycles, "refreshes": k.refreshes,
+            "rssKib": [k.rss_kib.0, k.rss_kib.1], "openFds": [k.fds.0, k.fds.1]})
+    });
     if args.json {
         let out = json!({"turns": args.turns, "rounds": args.rounds, "plain_ms": p.as_secs_f64() * 1e3,
-            "storm_ms": s.as_secs_f64() * 1e3, "ratio": ratio, "refreshes_per_storm": refreshes});
+            "storm_ms": s.as_secs_f64() * 1e3, "ratio": ratio, "refreshes_per_storm": refreshes,
+            "peak_rss_kib": peak_rss_kib, "soak": soak_json});
         let mut stdout = tokio::io::stdout();
         stdout.write_all(format!("{out}\n").as_bytes()).await?;
     } else {
-        let text = format!(
-            "{} concurrent turns, {} deltas {} ms apart, median of {} rounds\n  no 401:   {:>8.1} ms\n  all 401:  {:>8.1} ms  (host refresh requests per storm: {:?})\n  ratio:    {:>8.2}\n",
+        let mut text = format!(
+            "{} concurrent turns, {} deltas {} ms apart, median of {} rounds\n  no 401:   {:>8.1} ms\n  all 401:  {:>8.1} ms  (host refresh requests per storm: {:?})\n  ratio:    {:>8.2}\n  server peak RSS with {} turns streaming: {} KiB\n",
             args.turns, args.deltas, args.delta_delay_ms, args.rounds,
-            p.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3, refreshes, ratio
+            p.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3, refreshes, ratio, args.turns, peak_rss_kib
         );
+        if let Some(k) = &soak_result {
+            text.push_str(&format!(
+                "  {} refresh cycles ({} host refreshes): RSS {} -> {} KiB, open fds {} -> {}\n",
+                k.cycles, k.refreshes, k.rss_kib.0, k.rss_kib.1, k.fds.0, k.fds.1
+            ));
+        }
         tokio::io::stdout().write_all(text.as_bytes()).await?;
     }
     Ok(())
