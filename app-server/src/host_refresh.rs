@@ -77,6 +77,13 @@ impl ExternalAuthRefresher for HostRefresher {
 /// dot-separated base64url runs) or an `sk-` key becomes `[redacted]`, then the text is
 /// cut to 200 characters.
 pub fn redact_host_message(message: &str) -> String {
+    redact_tokens(message, 200)
+}
+
+/// Replaces every word shaped like a JWT or an `sk-` key with `[redacted]` and cuts the
+/// text to `max_chars` characters. Words are runs of base64url characters and dots, so
+/// a file path (`/tmp/x.sh`) is not mistaken for a token.
+pub fn redact_tokens(message: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(message.len().min(256));
     let mut rest = message;
     while !rest.is_empty() {
@@ -103,7 +110,7 @@ pub fn redact_host_message(message: &str) -> String {
         }
         rest = &rest[end..];
     }
-    out.chars().take(200).collect()
+    out.chars().take(max_chars).collect()
 }
 
 fn is_token_char(c: char) -> bool {
@@ -135,6 +142,12 @@ mod tests {
     #[test]
     fn ordinary_text_and_version_numbers_are_kept() {
         let msg = "user signed out (host v1.2.3); retry later";
+        assert_eq!(redact_host_message(msg), msg);
+    }
+
+    #[test]
+    fn a_file_path_is_not_taken_for_a_token() {
+        let msg = "provider auth command `/tmp/.tmpXCuLPS/fail.sh` exited with status 3";
         assert_eq!(redact_host_message(msg), msg);
     }
 

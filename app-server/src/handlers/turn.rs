@@ -120,10 +120,12 @@ async fn stream(
     }
 }
 
+/// A failed outcome. The message may quote the provider (an SSE `error` event, an HTTP
+/// body): anything in it shaped like a token is redacted before it reaches the host.
 fn failed(message: String, http_status: Option<u16>) -> TurnOutcome {
     TurnOutcome::Failed {
         error: TurnError {
-            message,
+            message: crate::host_refresh::redact_tokens(&message, 1000),
             http_status,
         },
     }
