@@ -63,24 +63,36 @@ async fn an_unwritable_store_fails_an_api_key_login_as_internal_and_keeps_servin
         .expect_err("the key cannot be stored");
     assert_eq!(err.code, -32603, "{err:?}");
     assert!(!err.message.contains("sk-unwritable"), "{err:?}");
-    let read = s.host.request("account/read", json!({})).await.unwrap();
-    assert_eq!(
-        read["account"],
-        Value::Null,
-        "a key that was not stored is not reported"
-    );
+    // The store cannot even be read: reads say so (-32603 naming the path) rather than
+    // reporting no account, and certainly not the key that was never stored.
+    let err = s
+        .host
+        .request("account/read", json!({}))
+        .await
+        .expect_err("the store cannot be read");
+    assert_eq!(err.code, -32603, "{err:?}");
+    assert!(err.message.contains("auth.json"), "{err:?}");
+    assert!(!err.message.contains("sk-unwritable"), "{err:?}");
     external_tokens_still_work(&s).await;
 }
 
 #[tokio::test]
-async fn auth_json_replaced_by_a_directory_reads_as_no_account_and_refuses_a_key_login() {
+async fn auth_json_replaced_by_a_directory_fails_reads_as_internal_and_refuses_a_key_login() {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir(home.path().join("auth.json")).unwrap();
     let s = session_with_auth_dir(home.path(), &[]).await;
-    // An I/O error reading the store keeps what the server had (nothing): it reports no
-    // account rather than -32603 (see docs/reliability.md).
-    let read = s.host.request("account/read", json!({})).await.unwrap();
-    assert_eq!(read, json!({"account": null, "requiresOpenaiAuth": true}));
+    // An I/O error reading the store is -32603 naming the path (contract §1.3).
+    let err = s
+        .host
+        .request("account/read", json!({}))
+        .await
+        .expect_err("a directory is not a credential file");
+    assert_eq!(err.code, -32603, "{err:?}");
+    assert!(
+        err.message
+            .contains(&home.path().join("auth.json").display().to_string()),
+        "{err:?}"
+    );
     let err = s
         .host
         .request(

@@ -70,6 +70,9 @@ impl AuthManagerConfig {
 enum Stored {
     Loaded(Option<Credentials>),
     Corrupt(String),
+    /// `auth.json` exists but cannot be read (a directory, no permission): the OS error
+    /// kind, reported as an I/O error on the store (contract §1.3, -32603).
+    Unreadable(std::io::ErrorKind, String),
 }
 
 struct State {

@@ -114,7 +114,7 @@ impl Shared {
 pub(super) fn stored_creds(stored: &Stored) -> Option<Credentials> {
     match stored {
         Stored::Loaded(c) => c.clone(),
-        Stored::Corrupt(_) => None,
+        Stored::Corrupt(_) | Stored::Unreadable(..) => None,
     }
 }
 
@@ -128,6 +128,9 @@ pub(super) fn stored_result(
             path: path.to_path_buf(),
             reason: reason.clone(),
         }),
+        Stored::Unreadable(kind, why) => {
+            Err(AuthError::io(path, std::io::Error::new(*kind, why.clone())))
+        }
     }
 }
 
@@ -139,12 +142,17 @@ pub(super) fn load_file(path: &std::path::Path, st: &mut State) {
     }
 }
 
-/// Reads `auth.json` without holding any lock; `None` on an I/O error (keep what we had).
+/// Reads `auth.json` without holding any lock. A file that exists but cannot be read is
+/// `Unreadable`: reads then answer with the I/O error instead of reporting no account.
 pub(super) fn read_file(path: &std::path::Path) -> Option<(Stored, Option<FileStamp>)> {
     let stamp = file::stamp(path);
     match file::read(path) {
         Ok(f) => Some((Stored::Loaded(f.and_then(|f| f.credentials())), stamp)),
         Err(AuthError::CorruptAuthFile { reason, .. }) => Some((Stored::Corrupt(reason), stamp)),
+        Err(AuthError::Io { source, .. }) => {
+            tracing::warn!(error = %source, "cannot read auth.json");
+            Some((Stored::Unreadable(source.kind(), source.to_string()), stamp))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read auth.json");
             None
