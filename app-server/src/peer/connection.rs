@@ -4,6 +4,7 @@
 //! are read, and the shutdown after end of input. Knows no bytes (see `framing`).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -317,7 +318,15 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         match self.permit().await {
             Some(permit) => {
                 let (shared, service) = (self.shared.clone(), self.service.clone());
-                tokio::spawn(run_request(shared, service, request, slot, Some(permit)));
+                let mut task = Box::pin(run_request(shared, service, request, slot, Some(permit)));
+                // Most requests (reads, status) finish without waiting on anything: poll
+                // once here and spawn a task only for those that must wait. A future that
+                // is pending re-registers its waker when the spawned task polls it again.
+                let waker = futures_util::task::noop_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                if task.as_mut().poll(&mut cx).is_pending() {
+                    tokio::spawn(task);
+                }
             }
             None => {
                 let error = ErrorObject::overloaded();
