@@ -31,6 +31,8 @@ use super::{writer, DispatchKind, PeerConfig, Service};
 const QUEUE_SPARE: usize = 256;
 /// Messages read ahead (to find the host's responses) while a barrier runs.
 const HOLD_LIMIT: usize = 64;
+/// After this many messages in a row the reader lets the writer run.
+const YIELD_EVERY: usize = 8;
 /// How many times the reader lets other tasks run before answering -32001.
 const PERMIT_RETRIES: usize = 4;
 /// How long the final flush may take after shutdown.
@@ -75,6 +77,8 @@ struct Connection<R> {
     slot: Option<Slot>,
     /// The next message to dispatch waits for room in the output queue.
     needs_slot: bool,
+    /// Messages accepted since the reader last let other tasks run.
+    since_yield: usize,
 }
 
 pub(crate) async fn serve<R, W>(
@@ -108,6 +112,7 @@ where
         held: VecDeque::new(),
         slot: None,
         needs_slot: false,
+        since_yield: 0,
     };
     let read = conn.read_until_closed().await;
     tracing::debug!("input closed; failing pending server requests");
@@ -157,6 +162,14 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             if can_read {
                 if let Some(incoming) = self.next_incoming() {
                     self.accept(incoming).await;
+                    // Let the writer send what is answered so far every few messages, so
+                    // a pipelining host gets answers (and sends more) while the rest of a
+                    // large read is still being handled on this thread.
+                    self.since_yield += 1;
+                    if self.since_yield >= YIELD_EVERY {
+                        self.since_yield = 0;
+                        tokio::task::yield_now().await;
+                    }
                     continue;
                 }
             }
