@@ -2,17 +2,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use authbridge_auth_core::*;
 use common::*;
-
-fn manager(dir: &std::path::Path, forced: Option<&str>) -> Arc<AuthManager> {
-    let mut cfg = config(dir);
-    cfg.forced_chatgpt_workspace_id = forced.map(str::to_owned);
-    AuthManager::new(cfg)
-}
 
 fn state(mode: ApiAuthMode, account: &str, plan: &str) -> AccountState {
     AccountState {
@@ -115,14 +108,7 @@ async fn login_takes_plan_from_the_host_then_the_token_and_writes_nothing() {
 async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::new(
         RefresherKind::Chatgpt,
@@ -177,14 +163,7 @@ async fn refresh_answer_is_rejected(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), forced);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     mgr.set_external_refresher(ScriptedRefresher::new(RefresherKind::Chatgpt, Ok(answer)));
     let err = mgr.unauthorized_recovery(&old).next().await.unwrap_err();
     assert_eq!(err.to_string(), message);
@@ -222,14 +201,7 @@ async fn refresh_answers_without_metadata_or_jwt_are_rejected() {
 async fn recovery_without_a_refresher_reports_why() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let rec = mgr.unauthorized_recovery(&old);
     assert_eq!(
         (
@@ -295,25 +267,13 @@ async fn subscribers_see_account_and_plan_changes_only() {
     let mgr = manager(dir.path(), None);
     let mut rx = mgr.subscribe();
     assert_eq!(*rx.borrow_and_update(), AccountState::default());
-    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(
-        fresh_jwt("org-1", "a"),
-        "org-1",
-        None,
-    ))
-    .await
-    .unwrap();
+    login_external(&mgr, "org-1", "a").await;
     assert!(rx.has_changed().unwrap());
     assert_eq!(
         *rx.borrow_and_update(),
         state(ApiAuthMode::ChatgptAuthTokens, "org-1", "pro")
     );
-    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(
-        fresh_jwt("org-1", "b"),
-        "org-1",
-        None,
-    ))
-    .await
-    .unwrap();
+    login_external(&mgr, "org-1", "b").await;
     assert!(
         !rx.has_changed().unwrap(),
         "same account and plan: no change"

@@ -331,14 +331,7 @@ async fn credentials_older_than_eight_days_are_refreshed() {
 #[tokio::test]
 async fn refresh_is_a_no_op_for_external_tokens_and_api_keys() {
     let s = setup(TokenServer::rotating("org-1").await).await;
-    s.mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "ext"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    login_external(&s.mgr, "org-1", "ext").await;
     s.mgr.refresh_managed().await.unwrap();
     s.mgr.logout().await.unwrap();
     assert!(

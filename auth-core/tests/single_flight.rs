@@ -3,30 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbridge_auth_core::*;
 use common::*;
 
-fn manager(dir: &std::path::Path, forced: Option<&str>) -> Arc<AuthManager> {
-    let mut cfg = config(dir);
-    cfg.forced_chatgpt_workspace_id = forced.map(str::to_owned);
-    AuthManager::new(cfg)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
@@ -63,14 +49,7 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
     let mut cfg = config(dir.path());
     cfg.external_refresh_timeout = Duration::from_millis(300);
     let mgr = AuthManager::new(cfg);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
@@ -110,14 +89,7 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
 async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
@@ -149,14 +121,7 @@ async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
 async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
@@ -200,14 +165,7 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
 async fn a_refresh_never_brings_tokens_back_after_logout() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let old = mgr
-        .login_external_chatgpt(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "old"),
-            "org-1",
-            None,
-        ))
-        .await
-        .unwrap();
+    let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
         RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(

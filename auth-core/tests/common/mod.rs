@@ -42,6 +42,24 @@ pub fn config(dir: &Path) -> AuthManagerConfig {
     cfg
 }
 
+/// A manager on `dir`, with a forced workspace if given.
+pub fn manager(dir: &Path, forced: Option<&str>) -> Arc<AuthManager> {
+    let mut cfg = config(dir);
+    cfg.forced_chatgpt_workspace_id = forced.map(str::to_owned);
+    AuthManager::new(cfg)
+}
+
+/// Logs in with host tokens for `account` (a fresh JWT marked `marker`, no plan).
+pub async fn login_external(mgr: &AuthManager, account: &str, marker: &str) -> Credentials {
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(
+        fresh_jwt(account, marker),
+        account,
+        None,
+    ))
+    .await
+    .expect("external login")
+}
+
 /// Writes a managed `auth.json` (chatgpt mode) with these tokens.
 pub fn write_managed(dir: &Path, access: &str, id: &str, refresh: &str, account: &str) {
     std::fs::create_dir_all(dir).unwrap();
