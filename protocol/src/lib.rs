@@ -9,7 +9,8 @@
 //! - [`account`]: the Codex-compatible account surface (login, read, logout, status,
 //!   the server→host token refresh, and the account notifications).
 //! - [`model`] and [`turn`]: the model surface (`model/list`, `turn/*`).
-//! - [`schema`]: JSON Schema and TypeScript generated from these types.
+//! - [`schema`]: JSON Schema generated from these types; [`typescript`]: the TypeScript
+//!   declarations derived from those schemas.
 //!
 //! This crate depends on no other crate of the workspace.
 
@@ -20,6 +21,7 @@ pub mod method;
 pub mod model;
 pub mod schema;
 pub mod turn;
+pub mod typescript;
 
 pub use jsonrpc::{ErrorObject, Message, Notification, Request, RequestId, Response};
 pub use method::{NotificationMethod, RequestMethod};

@@ -1,0 +1,3 @@
+// @authbridge/protocol: the wire types (generated) and the typed Node client.
+export * from './protocol';
+export * from './client';
