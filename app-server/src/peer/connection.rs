@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authbridge_protocol::handshake::Initialize;
+use authbridge_protocol::jsonrpc::{codes, quoted};
 use authbridge_protocol::{
     ErrorObject, Message, Notification, Request, RequestId, RequestMethod, Response,
 };
@@ -21,9 +22,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::framing::FrameReader;
+use super::framing::{Frame, FrameReader};
 use super::handle::{Body, PeerHandle, Shared};
 use super::incoming::{classify, Incoming};
+use super::pending::Reply;
 use super::task::{run_request, Slot};
 use super::{writer, DispatchKind, PeerConfig, Service};
 
@@ -233,7 +235,11 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     /// Cuts and classifies the next frame from what has been read.
     fn next_incoming(&mut self) -> Option<Incoming> {
         let frame = self.frames.next_frame()?;
+        let body = matches!(frame, Frame::Message(_));
         let incoming = classify(frame, &self.shared, self.max_message_bytes);
+        if body && matches!(&incoming, Incoming::Reject(_, e) if e.code == codes::PARSE_ERROR) {
+            self.frames.reject_body();
+        }
         if !self.framing_known {
             if let Some(framing) = self.frames.framing() {
                 self.shared.set_framing(framing);
@@ -247,6 +253,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     async fn accept(&mut self, incoming: Incoming) {
         match incoming {
             Incoming::Message(Message::Response(response)) => self.route(response),
+            Incoming::BadResponse(id, why) => self.fail_pending(id, why),
             other if !self.can_dispatch() => self.held.push_back(other),
             other => self.dispatch(other).await,
         }
@@ -256,6 +263,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         let incoming = match incoming {
             Incoming::Message(Message::Response(response)) => return self.route(response),
             Incoming::Message(Message::Notification(note)) => return self.notification(note),
+            Incoming::BadResponse(id, why) => return self.fail_pending(id, why),
             answered => answered,
         };
         // What is left gets an answer: it needs a place in the output queue first.
@@ -266,24 +274,39 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         };
         match incoming {
             Incoming::Message(Message::Request(request)) => self.request(request, slot).await,
-            Incoming::Message(_) => {}
+            Incoming::Message(_) | Incoming::BadResponse(..) => {}
             Incoming::Reject(id, error) => self.answer(slot, Response::error(id, error)),
         }
     }
 
     fn route(&self, response: Response) {
-        let routed = match response.id {
-            Some(RequestId::Integer(id)) => self.shared.pending.complete(id, response.result),
+        let reply = match response.result {
+            Ok(result) => Reply::Result(result),
+            Err(error) => Reply::Error(error),
+        };
+        self.complete(response.id, reply);
+    }
+
+    /// A malformed response is never answered (docs/protocol.md §1.2): the pending
+    /// request it names, if any, fails at once.
+    fn fail_pending(&self, id: Option<RequestId>, why: String) {
+        tracing::debug!(id = ?id.as_ref().map(ToString::to_string), %why, "the host sent an invalid response");
+        self.complete(id, Reply::Invalid(why));
+    }
+
+    fn complete(&self, id: Option<RequestId>, reply: Reply) {
+        let routed = match &id {
+            Some(RequestId::Integer(id)) => self.shared.pending.complete(*id, reply),
             _ => false,
         };
         if !routed {
-            tracing::debug!(id = ?response.id, "ignored a response that matches no pending request");
+            tracing::debug!(id = ?id.as_ref().map(ToString::to_string), "ignored a response that matches no pending request");
         }
     }
 
     fn notification(&mut self, note: Notification) {
         if self.lifecycle != Lifecycle::Ready {
-            tracing::debug!(method = %note.method, "ignored a notification before initialize");
+            tracing::debug!(method = %quoted(&note.method), "ignored a notification before initialize");
             return;
         }
         let service = self.service.clone();
@@ -316,7 +339,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 self.answer(slot, Response::error(Some(request.id), error));
             }
             (Lifecycle::Closing, _) => {
-                tracing::debug!(method = %request.method, "ignored a request after shutdown");
+                tracing::debug!(method = %quoted(&request.method), "ignored a request after shutdown");
             }
             (Lifecycle::Uninitialized, true) => self.start_barrier(request, slot, true),
             (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {

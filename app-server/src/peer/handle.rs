@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use authbridge_protocol::jsonrpc::{serde_message, to_raw};
+use authbridge_protocol::jsonrpc::{serde_message, serde_message_without_value, to_raw};
 use authbridge_protocol::{
     ErrorObject, Message, Notification, NotificationMethod, Request, RequestId, RequestMethod,
 };
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::Framing;
-use super::pending::Pending;
+use super::pending::{Pending, Reply};
 
 /// Why a server→host request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,10 @@ pub enum PeerRequestError {
     /// field and what was expected, never the value).
     #[error("invalid response: {0}")]
     InvalidResult(String),
+    /// The host answered with a response that is not valid JSON-RPC (an error object
+    /// without `message`, both `result` and `error`, …); the text says what is wrong.
+    #[error("invalid response from host: {0}")]
+    InvalidResponse(String),
 }
 
 /// Messages the writer writes together, in this order.
@@ -199,8 +203,9 @@ impl PeerHandle {
             return Err(PeerRequestError::Disconnected);
         }
         match answer.await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => Err(PeerRequestError::Rpc(error)),
+            Ok(Reply::Result(result)) => Ok(result),
+            Ok(Reply::Error(error)) => Err(PeerRequestError::Rpc(error)),
+            Ok(Reply::Invalid(why)) => Err(PeerRequestError::InvalidResponse(why)),
             Err(_) => Err(PeerRequestError::Disconnected),
         }
     }
@@ -263,34 +268,13 @@ fn decode_result<T: DeserializeOwned>(raw: &RawValue) -> Result<T, PeerRequestEr
     let mut de = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let what = redacted(&serde_message(e.inner()));
+        let what = serde_message_without_value(&serde_message(e.inner()));
         PeerRequestError::InvalidResult(if path == "." {
             what
         } else {
             format!("{what} at `{path}`")
         })
     })
-}
-
-/// A serde message without the offending value: "invalid type: string \"…\", expected
-/// u64" becomes "invalid type, expected u64".
-fn redacted(message: &str) -> String {
-    let quotes_a_value = [
-        "invalid type",
-        "invalid value",
-        "invalid length",
-        "unknown variant",
-    ]
-    .iter()
-    .any(|prefix| message.starts_with(prefix));
-    if !quotes_a_value {
-        return message.to_string();
-    }
-    let kind = message.split(':').next().unwrap_or(message);
-    match message.rfind(", expected ") {
-        Some(pos) => format!("{kind}{}", &message[pos..]),
-        None => kind.to_string(),
-    }
 }
 
 /// What a handler queued to happen after its response.
