@@ -3,7 +3,7 @@
 //! [`RequestContext`]. Also the state they share with the reader and the writer.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use authbridge_protocol::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::Framing;
@@ -52,6 +52,43 @@ pub(crate) struct Outgoing {
     /// Whether to add `"jsonrpc":"2.0"` (decided when queued).
     pub(crate) jsonrpc: bool,
     pub(crate) body: Body,
+    /// What this item counts against the output budget until the writer encodes it
+    /// (then its exact size counts, until it is written).
+    pub(crate) cost: usize,
+}
+
+/// Roughly the bytes `body` takes on the wire: every string and raw value it carries,
+/// plus the envelope. The writer corrects it with the exact size when it encodes.
+fn wire_estimate(body: &Body) -> usize {
+    match body {
+        Body::One(message) => message_estimate(message),
+        Body::Many(messages) => messages.iter().map(message_estimate).sum(),
+    }
+}
+
+fn message_estimate(message: &Message) -> usize {
+    const ENVELOPE: usize = 48;
+    fn id(id: &RequestId) -> usize {
+        match id {
+            RequestId::Integer(_) => 20,
+            RequestId::String(s) => s.len() + 2,
+        }
+    }
+    fn raw(value: &Option<Box<RawValue>>) -> usize {
+        value.as_ref().map_or(0, |v| v.get().len())
+    }
+    ENVELOPE
+        + match message {
+            Message::Request(r) => id(&r.id) + r.method.len() + raw(&r.params),
+            Message::Notification(n) => n.method.len() + raw(&n.params),
+            Message::Response(r) => {
+                r.id.as_ref().map_or(4, id)
+                    + match &r.result {
+                        Ok(value) => value.get().len(),
+                        Err(e) => e.message.len() + e.data.as_ref().map_or(0, |_| 64),
+                    }
+            }
+        }
 }
 
 const DIALECT_UNDECIDED: u8 = 0;
@@ -68,11 +105,20 @@ pub(crate) struct Shared {
     has_opt_outs: AtomicBool,
     opt_outs: RwLock<HashSet<String>>,
     pub(crate) cancel: CancellationToken,
+    /// Bytes queued or being written and not yet taken by the host.
+    unsent: AtomicUsize,
+    /// `max_unsent_output_bytes`.
+    budget: usize,
+    /// Woken when `unsent` drops below the budget.
+    room: Notify,
 }
 
 impl Shared {
-    pub(crate) fn new(tx: mpsc::Sender<Outgoing>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Outgoing>, max_unsent_output_bytes: usize) -> Self {
         Shared {
+            unsent: AtomicUsize::new(0),
+            budget: max_unsent_output_bytes.max(1),
+            room: Notify::new(),
             tx,
             pending: Pending::default(),
             next_id: AtomicI64::new(0),
@@ -112,17 +158,63 @@ impl Shared {
         Framing::from_u8(self.framing.load(Ordering::Relaxed))
     }
 
-    /// Wraps messages for the writer, with the dialect decided so far.
+    /// Wraps messages for the writer, with the dialect decided so far, and counts them
+    /// against the output budget.
     pub(crate) fn outgoing(&self, body: Body) -> Outgoing {
+        let cost = wire_estimate(&body);
+        self.add_unsent(cost);
         Outgoing {
             jsonrpc: self.jsonrpc(),
             body,
+            cost,
         }
     }
 
-    /// Queues messages for the writer, waiting for space; false once the writer is gone.
+    /// Queues messages for the writer, waiting for space in the queue and in the output
+    /// budget; false once the writer is gone.
     pub(crate) async fn send(&self, body: Body) -> bool {
+        self.output_room().await;
         self.tx.send(self.outgoing(body)).await.is_ok()
+    }
+
+    /// Whether the output waiting for the host has reached `max_unsent_output_bytes`.
+    pub(crate) fn over_budget(&self) -> bool {
+        self.unsent.load(Ordering::Acquire) >= self.budget
+    }
+
+    /// Resolves once the output waiting for the host is below the budget.
+    pub(crate) async fn output_room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !self.over_budget() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    pub(crate) fn add_unsent(&self, bytes: usize) {
+        self.unsent.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// `bytes` left the output (written, or recounted); wakes whoever waits for room
+    /// when that brings the output below the budget.
+    pub(crate) fn sub_unsent(&self, bytes: usize) {
+        let before = self.unsent.fetch_sub(bytes, Ordering::AcqRel);
+        if before >= self.budget && before - bytes < self.budget {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The writer encoded an item: its exact size replaces the estimate.
+    pub(crate) fn recount(&self, estimate: usize, exact: usize) {
+        if exact > estimate {
+            self.add_unsent(exact - estimate);
+        } else {
+            self.sub_unsent(estimate - exact);
+        }
     }
 
     /// Reserves one place in the writer's queue if there is room now.
