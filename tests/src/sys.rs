@@ -57,3 +57,15 @@ pub fn sample_rss(
     });
     (stop, task)
 }
+
+/// The CPU time a process has used so far, in clock ticks (user + system, from
+/// `/proc/<pid>/stat`); `None` where there is no such file.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
+}
