@@ -184,6 +184,7 @@ pub fn run_peer(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
             max_message_bytes: 256,
             max_in_flight_requests: 1024,
             shutdown_grace: Duration::from_millis(200),
+            ..PeerConfig::default()
         };
         let server = tokio::spawn(serve(server_in, server_out, Arc::new(Echo), config));
         let owned: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();

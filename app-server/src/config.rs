@@ -116,6 +116,10 @@ pub struct Config {
     pub max_message_bytes: usize,
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_requests: usize,
+    /// Bytes of output that may wait for the host to read them before the server stops
+    /// reading (docs/protocol.md §1.2).
+    #[serde(default = "default_max_unsent_output_bytes")]
+    pub max_unsent_output_bytes: usize,
     #[serde(default)]
     pub model_providers: BTreeMap<String, ProviderConfig>,
 }
@@ -146,6 +150,9 @@ fn default_max_message_bytes() -> usize {
 }
 fn default_max_in_flight() -> usize {
     1024
+}
+fn default_max_unsent_output_bytes() -> usize {
+    64 * 1024 * 1024
 }
 fn default_command_timeout() -> u64 {
     5_000

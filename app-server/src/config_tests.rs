@@ -20,6 +20,7 @@ fn an_empty_home_gives_the_contract_defaults() {
     assert_eq!(c.chatgpt_token_timeout_ms, 30_000);
     assert_eq!(c.max_message_bytes, 16 * 1024 * 1024);
     assert_eq!(c.max_in_flight_requests, 1024);
+    assert_eq!(c.max_unsent_output_bytes, 64 * 1024 * 1024);
     assert_eq!(c.cli_auth_credentials_store, CredentialsStore::File);
     let p = c.active_provider();
     assert_eq!(p.base_url, "https://api.openai.com/v1");
@@ -138,4 +139,12 @@ fn malformed_overrides_and_files_say_what_is_wrong() {
         load("this is = = not toml", &[]).unwrap_err(),
         ConfigError::Syntax { .. }
     ));
+}
+
+#[test]
+fn max_unsent_output_bytes_is_set_by_an_override() {
+    let c = load("max_unsent_output_bytes = 1000", &[]).unwrap();
+    assert_eq!(c.max_unsent_output_bytes, 1000);
+    let c = load("", &["max_unsent_output_bytes=4096"]).unwrap();
+    assert_eq!(c.max_unsent_output_bytes, 4096);
 }

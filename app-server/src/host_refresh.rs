@@ -69,6 +69,9 @@ impl ExternalAuthRefresher for HostRefresher {
                 "invalid auth refresh response: {}",
                 redact_host_message(&why)
             ))),
+            Err(e @ PeerRequestError::InvalidResponse(_)) => {
+                Err(RefreshError::transient(redact_host_message(&e.to_string())))
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`peer`]: the JSON-RPC connection — framing, the reader and writer tasks, the pending
 //!   table of server→host requests, lifecycle gating, backpressure. Knows no method.
 //! - [`stdio`]: stdin/stdout as non-blocking async pipes.
+//! - [`logging`]: the stderr log, which ignores a closed stderr.
 //! - [`service`]: the router from method names to [`handlers`], one module per family.
 //! - [`state`]: what the handlers share (config, credential managers, HTTP client, turns).
 //! - [`host_refresh`]: the refresher that asks the host for new tokens.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod handlers;
 pub mod host_refresh;
+pub mod logging;
 pub mod peer;
 pub mod provider;
 pub mod provider_auth;

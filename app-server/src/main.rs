@@ -6,46 +6,37 @@ use std::time::Duration;
 
 use authbridge_app_server::cli::{Cli, Command};
 use authbridge_app_server::config::{resolve_home, Config};
+use authbridge_app_server::logging;
 use authbridge_app_server::peer::{self, PeerConfig};
 use authbridge_app_server::service::AppService;
 use authbridge_app_server::state::AppState;
 use authbridge_app_server::stdio;
 use authbridge_protocol::schema;
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    logging::init();
     match cli.command {
         Some(Command::Schema { out }) => match schema::write_all(&out) {
             Ok(count) => {
-                eprintln!("authbridge: wrote {count} files to {}", out.display());
+                logging::say(format_args!(
+                    "authbridge: wrote {count} files to {}",
+                    out.display()
+                ));
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!(
+                logging::say(format_args!(
                     "authbridge: could not write the schema to {}: {e}",
                     out.display()
-                );
+                ));
                 ExitCode::FAILURE
             }
         },
         None => serve(cli),
     }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("AUTHBRIDGE_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
 }
 
 fn serve(cli: Cli) -> ExitCode {
@@ -54,7 +45,7 @@ fn serve(cli: Cli) -> ExitCode {
     let (home, config) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("authbridge: {e}");
+            logging::say(format_args!("authbridge: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -69,19 +60,28 @@ fn serve(cli: Cli) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("authbridge: could not start the async runtime: {e}");
+            logging::say(format_args!(
+                "authbridge: could not start the async runtime: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
     let peer_config = PeerConfig {
         max_message_bytes: config.max_message_bytes,
         max_in_flight_requests: config.max_in_flight_requests,
+        max_unsent_output_bytes: config.max_unsent_output_bytes,
         ..PeerConfig::default()
     };
     let result = runtime.block_on(async move {
         let state = AppState::new(config, home);
         let (reader, writer) = stdio::stdio()?;
-        peer::serve(reader, writer, AppService::new(state), peer_config).await
+        let shutdown = CancellationToken::new();
+        tokio::spawn(end_on_signal(shutdown.clone()));
+        let service = AppService::new(state);
+        let served = peer::serve_until(reader, writer, service, peer_config, shutdown.clone());
+        let served = served.await;
+        shutdown.cancel(); // ends the signal task
+        served
     });
     // Anything still running (a blocking stdin read on a terminal) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(300));
@@ -92,6 +92,44 @@ fn serve(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C) ends the session like end of input (docs/protocol.md §7):
+/// pending server requests fail, accepted turns complete, exit 0. A signal handler that
+/// cannot be installed is logged and that signal keeps its default action.
+async fn end_on_signal(shutdown: CancellationToken) {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot handle Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::debug!("interrupted"),
+        _ = terminate() => tracing::debug!("asked to terminate"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGTERM");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Elsewhere only Ctrl-C (and its console equivalents, through `ctrl_c`) is handled.
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending::<()>().await;
 }
 
 /// 1,000 streaming turns need ~1,000 sockets: raise the soft limit to the hard one.

@@ -36,12 +36,71 @@ pub enum RequestId {
     String(String),
 }
 
+/// For logs and error text: a string id is quoted and cut to [`MAX_QUOTED_CHARS`]
+/// characters (a response still carries the whole id; only its display is cut).
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RequestId::Integer(n) => write!(f, "{n}"),
-            RequestId::String(s) => write!(f, "{s:?}"),
+            RequestId::String(s) => write!(f, "{:?}", quoted(s)),
         }
+    }
+}
+
+/// The most characters of input an error message (or a log line) quotes.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// `input` cut to [`MAX_QUOTED_CHARS`] characters, with `…` when something was cut.
+pub fn quoted(input: &str) -> std::borrow::Cow<'_, str> {
+    match input.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => std::borrow::Cow::Borrowed(input),
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &input[..end])),
+    }
+}
+
+/// Cuts every quoted run (between a pair of `` ` `` or `"`) longer than
+/// [`MAX_QUOTED_CHARS`] characters in a message that quotes input, such as a serde error
+/// (`unknown variant `…``). Text outside quotes is kept; the result stays readable.
+pub fn bound_quotes(message: &str) -> String {
+    if message.chars().count() <= MAX_QUOTED_CHARS {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(MAX_QUOTED_CHARS * 2);
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let mark = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(mark).unwrap_or(rest.len());
+        out.push_str(&quoted(&rest[..close]));
+        rest = &rest[close..];
+        if let Some(after) = rest.strip_prefix(mark) {
+            out.push(mark);
+            rest = after;
+        }
+    }
+    out.push_str(&quoted(rest));
+    out
+}
+
+/// A serde message without the value it quotes: "invalid type: string \"…\", expected
+/// u64" becomes "invalid type, expected u64" (the value can be a token).
+pub fn serde_message_without_value(message: &str) -> String {
+    let quotes_a_value = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|prefix| message.starts_with(prefix));
+    if !quotes_a_value {
+        return bound_quotes(message);
+    }
+    let kind = message.split(':').next().unwrap_or(message);
+    match message.rfind(", expected ") {
+        Some(pos) => bound_quotes(&format!("{kind}{}", &message[pos..])),
+        None => kind.to_string(),
     }
 }
 
@@ -72,10 +131,11 @@ impl ErrorObject {
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(codes::INVALID_REQUEST, message)
     }
+    /// `Method not found: <method>`, the method cut to [`MAX_QUOTED_CHARS`] characters.
     pub fn method_not_found(method: &str) -> Self {
         Self::new(
             codes::METHOD_NOT_FOUND,
-            format!("Method not found: {method}"),
+            format!("Method not found: {}", quoted(method)),
         )
     }
     pub fn invalid_params(message: impl Into<String>) -> Self {
@@ -155,7 +215,8 @@ pub struct Parsed {
     pub has_jsonrpc: bool,
 }
 
-/// Why a frame is not a message; turns into the error response to send back.
+/// Why a frame is not a message; turns into the error response to send back — unless
+/// it is a malformed *response* (`response`), which is never answered.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Invalid {
     /// The id, when the frame had a readable one (so the error can answer it).
@@ -163,6 +224,10 @@ pub struct Invalid {
     pub error: ErrorObject,
     /// Whether the frame carried `"jsonrpc"` (it still counts for dialect mirroring).
     pub has_jsonrpc: bool,
+    /// The frame is an object with `result` or `error` and no `method`: a response that
+    /// is malformed. It must not be replied to; `error.message` says what is wrong
+    /// (without quoting values) and `id` is the request it answers, if readable.
+    pub response: bool,
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
@@ -214,6 +279,7 @@ impl Message {
             id: None,
             error,
             has_jsonrpc: false,
+            response: false,
         };
         if first != Some(b'{') {
             return Err(match serde_json::from_slice::<IgnoredAny>(bytes) {
@@ -235,6 +301,7 @@ impl Message {
             invalid(error)
         })?;
         let has_jsonrpc = env.jsonrpc.is_some();
+        let response = env.method.is_none() && (env.result.is_some() || env.error.is_some());
         let id = match env.id.as_deref().map(parse_id) {
             None => None,
             Some(Ok(id)) => id,
@@ -245,6 +312,7 @@ impl Message {
                         "Invalid request: `id` must be an integer or a string",
                     ),
                     has_jsonrpc,
+                    response,
                 })
             }
         };
@@ -252,6 +320,7 @@ impl Message {
             id: id.clone(),
             error: ErrorObject::invalid_request(format!("Invalid request: {why}")),
             has_jsonrpc,
+            response,
         };
         if let Some(method) = env.method {
             let method: String = serde_json::from_str(method.get())
@@ -275,8 +344,11 @@ impl Message {
         let result =
             match (env.result, env.error) {
                 (Some(r), None) => Ok(r),
-                (None, Some(e)) => Err(serde_json::from_str::<ErrorObject>(e.get())
-                    .map_err(|_| fail("`error` must be an object with `code` and `message`"))?),
+                (None, Some(e)) => Err(decode_error_object(e.get()).map_err(|why| {
+                    fail(&format!(
+                        "`error` must be an object with `code` and `message` ({why})"
+                    ))
+                })?),
                 (Some(_), Some(_)) => {
                     return Err(fail("a response cannot have both `result` and `error`"))
                 }
@@ -347,6 +419,20 @@ impl Serialize for Wire<'_> {
     }
 }
 
+/// Decodes a host's error object; the error says what is wrong without quoting a value.
+fn decode_error_object(text: &str) -> Result<ErrorObject, String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let what = serde_message_without_value(&serde_message(e.inner()));
+        if path == "." {
+            what
+        } else {
+            format!("{what} at `{}`", quoted(&path))
+        }
+    })
+}
+
 /// Decodes a method's params: absent or `null` params read as `{}` (so a params type
 /// whose fields are all optional accepts them), or as `null` for unit-like types.
 /// The error is the serde message naming the field, without a position suffix.
@@ -362,12 +448,13 @@ pub fn decode_params<P: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> 
 fn decode_naming_path<P: serde::de::DeserializeOwned>(text: &str) -> Result<P, String> {
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // Both the path (map keys) and the message (values) can quote input: cut them.
         let path = e.path().to_string();
-        let message = serde_message(e.inner());
+        let message = bound_quotes(&serde_message(e.inner()));
         if path == "." {
             message
         } else {
-            format!("{path}: {message}")
+            format!("{}: {message}", quoted(&path))
         }
     })
 }

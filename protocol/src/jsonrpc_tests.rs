@@ -174,3 +174,97 @@ fn a_wrong_type_deep_in_the_params_names_its_path() {
         "clientInfo.version: invalid type: integer `5`, expected a string"
     );
 }
+
+#[test]
+fn a_malformed_response_is_marked_as_a_response_with_its_id() {
+    for text in [
+        r#"{"id":5,"error":{"code":-32000}}"#,
+        r#"{"id":5,"error":"nope"}"#,
+        r#"{"id":5,"result":1,"error":{"code":1,"message":"x"}}"#,
+    ] {
+        let e = parse_err(text.as_bytes());
+        assert!(e.response, "{text}");
+        assert_eq!(e.id, Some(RequestId::Integer(5)), "{text}");
+    }
+    let e = parse_err(br#"{"id":5,"error":{"code":-32000}}"#);
+    assert!(
+        e.error.message.contains("missing field `message`"),
+        "{}",
+        e.error.message
+    );
+    let e = parse_err(br#"{"result":1}"#);
+    assert!(e.response && e.id.is_none());
+    let e = parse_err(br#"{"id":{},"result":1}"#);
+    assert!(e.response && e.id.is_none());
+}
+
+#[test]
+fn a_malformed_error_object_is_described_without_its_values() {
+    let e = parse_err(br#"{"id":5,"error":{"code":"sk-secret-value","message":"m"}}"#);
+    assert!(
+        !e.error.message.contains("sk-secret"),
+        "{}",
+        e.error.message
+    );
+    assert!(e.error.message.contains("`code`"), "{}", e.error.message);
+}
+
+#[test]
+fn requests_and_other_invalid_objects_are_not_responses() {
+    assert!(!parse_err(br#"{"id":5}"#).response);
+    assert!(!parse_err(br#"{"id":5,"method":"x","result":1}"#).response);
+    assert!(!parse_err(br#"{"id":[],"method":"x"}"#).response);
+}
+
+#[test]
+fn method_not_found_quotes_at_most_200_characters_of_the_method() {
+    let long = "m".repeat(10_000);
+    let e = ErrorObject::method_not_found(&long);
+    assert_eq!(e.message, format!("Method not found: {}…", "m".repeat(200)));
+    let short = ErrorObject::method_not_found("a/b");
+    assert_eq!(short.message, "Method not found: a/b");
+    let wide = "é".repeat(300);
+    let e = ErrorObject::method_not_found(&wide);
+    assert_eq!(e.message.chars().count(), "Method not found: ".len() + 201);
+}
+
+#[test]
+fn a_string_id_is_displayed_cut_but_kept_whole_in_the_response() {
+    let id = RequestId::String("i".repeat(5_000));
+    assert!(id.to_string().chars().count() < 210);
+    let response = Message::Response(Response::error(Some(id.clone()), ErrorObject::overloaded()));
+    let wire: serde_json::Value = serde_json::from_slice(&response.to_vec(false)).unwrap();
+    assert_eq!(wire["id"].as_str().unwrap().len(), 5_000);
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Kind {
+    r#type: Choice,
+}
+
+#[derive(Debug, serde::Deserialize)]
+enum Choice {
+    A,
+}
+
+#[test]
+fn params_errors_quote_at_most_200_characters_of_a_value() {
+    let huge = "v".repeat(100_000);
+    let raw = to_raw(&json!({ "type": huge }));
+    let e = decode_params::<Kind>(Some(&raw)).unwrap_err();
+    assert!(e.len() < 400, "{} characters", e.len());
+    assert!(e.contains("unknown variant"), "{e}");
+    assert!(e.contains(&"v".repeat(200)), "{e}");
+}
+
+#[test]
+fn bound_quotes_keeps_short_messages_and_cuts_long_quoted_runs() {
+    assert_eq!(bound_quotes("missing field `x`"), "missing field `x`");
+    let long = format!("unknown field `{}`, expected `a`", "k".repeat(500));
+    let cut = bound_quotes(&long);
+    assert_eq!(
+        cut,
+        format!("unknown field `{}…`, expected `a`", "k".repeat(200))
+    );
+}

@@ -76,10 +76,13 @@ impl Host {
             .stdout(Stdio::piped())
             .kill_on_drop(true);
         cmd.stderr(match opts.stderr {
-            StderrMode::Capture => Stdio::piped(),
+            StderrMode::Capture | StderrMode::Closed => Stdio::piped(),
             StderrMode::Inherit => Stdio::inherit(),
         });
         let mut child = cmd.spawn()?;
+        if opts.stderr == StderrMode::Closed {
+            drop(child.stderr.take());
+        }
         let echo = opts.echo_transcript
             || std::env::var_os("AUTHBRIDGE_TRANSCRIPT").is_some_and(|v| v == "1");
         let shared = Arc::new(Shared {

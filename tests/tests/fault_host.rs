@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use authbridge_tests::sys::{sample_rss, vm_rss_kib};
 use authbridge_tests::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -44,34 +45,6 @@ async fn still_serves(s: &Session) {
         status,
         json!({"authMethod": "apikey", "authToken": KEY, "requiresOpenaiAuth": true})
     );
-}
-
-/// The server's resident set in KiB, from `/proc/<pid>/status`.
-fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Samples the resident set every 10 ms until `stop`; the largest value seen.
-fn sample_rss(
-    pid: u32,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<u64>,
-) {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let mut max = 0;
-        loop {
-            max = max.max(vm_rss_kib(pid).unwrap_or(0));
-            tokio::select! {
-                _ = &mut stopped => return max,
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-            }
-        }
-    });
-    (stop, task)
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authbridge_protocol::handshake::Initialize;
+use authbridge_protocol::jsonrpc::{codes, quoted};
 use authbridge_protocol::{
     ErrorObject, Message, Notification, Request, RequestId, RequestMethod, Response,
 };
@@ -21,16 +22,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::framing::FrameReader;
+use super::framing::{Frame, FrameReader};
 use super::handle::{Body, PeerHandle, Shared};
 use super::incoming::{classify, Incoming};
+use super::pending::Reply;
 use super::task::{run_request, Slot};
 use super::{writer, DispatchKind, PeerConfig, Service};
 
 /// Room in the writer's queue beyond one reserved slot per request in flight.
 const QUEUE_SPARE: usize = 256;
-/// Messages read ahead (to find the host's responses) while a barrier runs.
+/// Messages read ahead (to find the host's responses) while a barrier runs or the
+/// output is full, in number and in bytes (at least one message is held).
 const HOLD_LIMIT: usize = 64;
+const HOLD_BYTES: usize = 1024 * 1024;
 /// After this many messages in a row the reader lets the writer run.
 const YIELD_EVERY: usize = 8;
 /// How many times the reader lets other tasks run before answering -32001.
@@ -57,6 +61,7 @@ struct Blocking {
 
 enum Wake {
     Closed,
+    Room,
     Slot(Option<Slot>),
     Read(io::Result<bool>),
     Done(Result<bool, JoinError>),
@@ -73,12 +78,16 @@ struct Connection<R> {
     max_message_bytes: usize,
     blocking: Option<Blocking>,
     held: VecDeque<Incoming>,
+    /// Roughly the bytes of the held messages.
+    held_bytes: usize,
     /// A place in the output queue reserved while waiting for one.
     slot: Option<Slot>,
     /// The next message to dispatch waits for room in the output queue.
     needs_slot: bool,
     /// Messages accepted since the reader last let other tasks run.
     since_yield: usize,
+    /// Cancelled (SIGTERM, SIGINT) to end the connection as end of input does.
+    shutdown: CancellationToken,
 }
 
 pub(crate) async fn serve<R, W>(
@@ -86,6 +95,7 @@ pub(crate) async fn serve<R, W>(
     writer: W,
     service: Arc<dyn Service>,
     config: PeerConfig,
+    shutdown: CancellationToken,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -95,7 +105,7 @@ where
     // them all plus room for notifications and errors.
     let capacity = config.max_in_flight_requests.saturating_add(QUEUE_SPARE);
     let (tx, rx) = mpsc::channel(capacity.min(Semaphore::MAX_PERMITS));
-    let shared = Arc::new(Shared::new(tx));
+    let shared = Arc::new(Shared::new(tx, config.max_unsent_output_bytes));
     let stop = CancellationToken::new();
     let mut writer_task = tokio::spawn(writer::run(writer, rx, shared.clone(), stop.clone()));
     let max_in_flight = u32::try_from(config.max_in_flight_requests).unwrap_or(u32::MAX);
@@ -110,9 +120,11 @@ where
         max_message_bytes: config.max_message_bytes,
         blocking: None,
         held: VecDeque::new(),
+        held_bytes: 0,
         slot: None,
         needs_slot: false,
         since_yield: 0,
+        shutdown,
     };
     let read = conn.read_until_closed().await;
     tracing::debug!("input closed; failing pending server requests");
@@ -142,9 +154,25 @@ where
 
 impl<R: AsyncRead + Unpin> Connection<R> {
     /// Whether the next message may be dispatched: no barrier running, no wait for
-    /// output space.
+    /// a place in the output queue, and the output waiting for the host is below
+    /// `max_unsent_output_bytes`.
     fn can_dispatch(&self) -> bool {
-        self.blocking.is_none() && !self.needs_slot
+        self.blocking.is_none() && !self.needs_slot && !self.shared.over_budget()
+    }
+
+    fn hold(&mut self, incoming: Incoming, front: bool) {
+        self.held_bytes += incoming_estimate(&incoming);
+        if front {
+            self.held.push_front(incoming);
+        } else {
+            self.held.push_back(incoming);
+        }
+    }
+
+    fn take_held(&mut self) -> Option<Incoming> {
+        let incoming = self.held.pop_front()?;
+        self.held_bytes -= incoming_estimate(&incoming);
+        Some(incoming)
     }
 
     /// Reads and dispatches until end of input, a read error, or the output failing.
@@ -152,13 +180,17 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     /// `HOLD_LIMIT` messages ahead) only to route the host's responses.
     async fn read_until_closed(&mut self) -> io::Result<()> {
         loop {
+            if self.shutdown.is_cancelled() {
+                tracing::debug!("asked to shut down: ending the connection as at end of input");
+                return Ok(());
+            }
             if self.can_dispatch() {
-                if let Some(incoming) = self.held.pop_front() {
+                if let Some(incoming) = self.take_held() {
                     self.dispatch(incoming).await;
                     continue;
                 }
             }
-            let can_read = self.held.len() < HOLD_LIMIT;
+            let can_read = self.held.len() < HOLD_LIMIT && self.held_bytes < HOLD_BYTES;
             if can_read {
                 if let Some(incoming) = self.next_incoming() {
                     self.accept(incoming).await;
@@ -175,10 +207,13 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             }
             let (cancel, shared) = (&self.shared.cancel, &self.shared);
             let needs_slot = self.needs_slot;
+            let over_budget = shared.over_budget();
             let blocking = self.blocking.as_mut().map(|b| &mut b.task);
             let wake = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => Wake::Closed,
+                _ = self.shutdown.cancelled() => Wake::Closed,
+                _ = shared.output_room(), if over_budget => Wake::Room,
                 done = async { blocking.expect("guarded").await }, if blocking.is_some() => {
                     Wake::Done(done)
                 }
@@ -187,7 +222,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             };
             match wake {
                 Wake::Closed | Wake::Slot(None) => return Ok(()),
-                Wake::Read(Ok(true)) => {}
+                Wake::Read(Ok(true)) | Wake::Room => {}
                 Wake::Read(Ok(false)) => return Ok(()),
                 Wake::Read(Err(e)) => return Err(e),
                 Wake::Slot(slot) => {
@@ -217,7 +252,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                     None => break,
                 }
             }
-            let next = match self.held.pop_front() {
+            let next = match self.take_held() {
                 Some(incoming) => Some(incoming),
                 None => self.next_incoming(),
             };
@@ -233,7 +268,11 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     /// Cuts and classifies the next frame from what has been read.
     fn next_incoming(&mut self) -> Option<Incoming> {
         let frame = self.frames.next_frame()?;
+        let body = matches!(frame, Frame::Message(_));
         let incoming = classify(frame, &self.shared, self.max_message_bytes);
+        if body && matches!(&incoming, Incoming::Reject(_, e) if e.code == codes::PARSE_ERROR) {
+            self.frames.reject_body();
+        }
         if !self.framing_known {
             if let Some(framing) = self.frames.framing() {
                 self.shared.set_framing(framing);
@@ -247,7 +286,8 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     async fn accept(&mut self, incoming: Incoming) {
         match incoming {
             Incoming::Message(Message::Response(response)) => self.route(response),
-            other if !self.can_dispatch() => self.held.push_back(other),
+            Incoming::BadResponse(id, why) => self.fail_pending(id, why),
+            other if !self.can_dispatch() => self.hold(other, false),
             other => self.dispatch(other).await,
         }
     }
@@ -256,34 +296,50 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         let incoming = match incoming {
             Incoming::Message(Message::Response(response)) => return self.route(response),
             Incoming::Message(Message::Notification(note)) => return self.notification(note),
+            Incoming::BadResponse(id, why) => return self.fail_pending(id, why),
             answered => answered,
         };
         // What is left gets an answer: it needs a place in the output queue first.
         let Some(slot) = self.slot.take().or_else(|| self.shared.try_reserve()) else {
-            self.held.push_front(incoming);
+            self.hold(incoming, true);
             self.needs_slot = true;
             return;
         };
         match incoming {
             Incoming::Message(Message::Request(request)) => self.request(request, slot).await,
-            Incoming::Message(_) => {}
+            Incoming::Message(_) | Incoming::BadResponse(..) => {}
             Incoming::Reject(id, error) => self.answer(slot, Response::error(id, error)),
         }
     }
 
     fn route(&self, response: Response) {
-        let routed = match response.id {
-            Some(RequestId::Integer(id)) => self.shared.pending.complete(id, response.result),
+        let reply = match response.result {
+            Ok(result) => Reply::Result(result),
+            Err(error) => Reply::Error(error),
+        };
+        self.complete(response.id, reply);
+    }
+
+    /// A malformed response is never answered (docs/protocol.md §1.2): the pending
+    /// request it names, if any, fails at once.
+    fn fail_pending(&self, id: Option<RequestId>, why: String) {
+        tracing::debug!(id = ?id.as_ref().map(ToString::to_string), %why, "the host sent an invalid response");
+        self.complete(id, Reply::Invalid(why));
+    }
+
+    fn complete(&self, id: Option<RequestId>, reply: Reply) {
+        let routed = match &id {
+            Some(RequestId::Integer(id)) => self.shared.pending.complete(*id, reply),
             _ => false,
         };
         if !routed {
-            tracing::debug!(id = ?response.id, "ignored a response that matches no pending request");
+            tracing::debug!(id = ?id.as_ref().map(ToString::to_string), "ignored a response that matches no pending request");
         }
     }
 
     fn notification(&mut self, note: Notification) {
         if self.lifecycle != Lifecycle::Ready {
-            tracing::debug!(method = %note.method, "ignored a notification before initialize");
+            tracing::debug!(method = %quoted(&note.method), "ignored a notification before initialize");
             return;
         }
         let service = self.service.clone();
@@ -316,7 +372,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 self.answer(slot, Response::error(Some(request.id), error));
             }
             (Lifecycle::Closing, _) => {
-                tracing::debug!(method = %request.method, "ignored a request after shutdown");
+                tracing::debug!(method = %quoted(&request.method), "ignored a request after shutdown");
             }
             (Lifecycle::Uninitialized, true) => self.start_barrier(request, slot, true),
             (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {
@@ -378,5 +434,25 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "a barrier task failed"),
         }
+    }
+}
+
+/// Roughly the bytes a held message keeps in memory.
+fn incoming_estimate(incoming: &Incoming) -> usize {
+    fn id(id: &RequestId) -> usize {
+        match id {
+            RequestId::Integer(_) => 8,
+            RequestId::String(s) => s.len(),
+        }
+    }
+    fn raw(value: &Option<Box<serde_json::value::RawValue>>) -> usize {
+        value.as_ref().map_or(0, |v| v.get().len())
+    }
+    64 + match incoming {
+        Incoming::Message(Message::Request(r)) => id(&r.id) + r.method.len() + raw(&r.params),
+        Incoming::Message(Message::Notification(n)) => n.method.len() + raw(&n.params),
+        Incoming::Message(Message::Response(_)) => 0,
+        Incoming::Reject(i, e) => i.as_ref().map_or(0, id) + e.message.len(),
+        Incoming::BadResponse(i, why) => i.as_ref().map_or(0, id) + why.len(),
     }
 }

@@ -203,13 +203,11 @@ async fn a_malformed_header_block_is_a_parse_error_and_the_reader_resyncs() {
     let echo = r#"{"id":1,"method":"echo","params":"again"}"#;
     host.send_raw(format!("Content-Length: {}\r\n\r\n{echo}", echo.len()).as_bytes())
         .await;
+    // One error; the block without a length that follows is skipped by the resync,
+    // which stops at the next `Content-Length:`.
     assert_eq!(
         host.recv_framed().await.1,
-        json!({"id":null,"error":{"code":-32700,"message":"Parse error: Content-Length is not a number"}})
-    );
-    assert_eq!(
-        host.recv_framed().await.1,
-        json!({"id":null,"error":{"code":-32700,"message":"Parse error: missing Content-Length header"}})
+        json!({"id":null,"error":{"code":-32700,"message":"Parse error: Content-Length is not a non-negative integer"}})
     );
     assert_eq!(host.recv_framed().await.1, json!({"id":1,"result":"again"}));
 }

@@ -336,3 +336,58 @@ async fn messages_read_before_end_of_input_are_still_answered() {
         "{\"id\":0,\"result\":{\"ok\":true}}\n{\"id\":1,\"result\":1}\n{\"id\":2,\"result\":2}\n"
     );
 }
+
+/// Lets every task run until the counter stops moving (all of them wait).
+async fn until_still(counter: &std::sync::atomic::AtomicUsize) -> usize {
+    let mut last = usize::MAX;
+    loop {
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        let now = counter.load(std::sync::atomic::Ordering::SeqCst);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+#[tokio::test]
+async fn output_over_the_byte_budget_stops_the_reader_until_the_host_reads() {
+    const N: usize = 400;
+    let config = PeerConfig {
+        max_unsent_output_bytes: 16 * 1024,
+        ..small(1024, 1 << 20)
+    };
+    let mut host = Host::with_buffer(TestService::new(), config, 4096);
+    host.initialize().await;
+    let pad = "p".repeat(8 * 1024);
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writer = host.take_writer();
+    let (progress, padding) = (written.clone(), pad.clone());
+    let sending = tokio::spawn(async move {
+        for id in 0..N {
+            let line = format!("{{\"id\":{id},\"method\":\"echo\",\"params\":\"{padding}\"}}\n");
+            writer.write_all(line.as_bytes()).await.unwrap();
+            progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        writer
+    });
+    // The host reads nothing. Counted in messages the queue has room for all 400
+    // answers; counted in bytes it is full after two, and the reader stops soon after
+    // (it reads ahead at most 64 messages to route responses).
+    let read = until_still(&written).await;
+    assert!(
+        read < 100,
+        "the server read {read} requests of 8 KiB with a 16 KiB output budget"
+    );
+    for id in 0..N {
+        let message = host.recv().await;
+        assert_eq!(message, json!({"id": id, "result": pad}), "answer {id}");
+    }
+    let mut writer = tokio::time::timeout(DEADLINE, sending)
+        .await
+        .unwrap()
+        .unwrap();
+    writer.shutdown().await.unwrap();
+}

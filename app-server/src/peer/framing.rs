@@ -35,7 +35,8 @@ pub(crate) enum Frame<'a> {
     Message(&'a [u8]),
     /// A message over the size limit; it has been (or is being) skipped.
     TooLarge,
-    /// A malformed header block (why); skipped up to the blank line that ends it.
+    /// A malformed header block, or bytes that are no header where one is expected
+    /// (why); the reader then skips to the next `Content-Length:`.
     BadHeader(&'static str),
 }
 
@@ -53,16 +54,16 @@ enum Skip {
     ToNewline,
     /// The rest of an oversized `Content-Length` body.
     Bytes(usize),
-    /// A malformed header block, up to its blank line; whether the partial line so far
-    /// had text.
-    ToBlankLine {
-        line_has_text: bool,
-    },
+    /// After a malformed header block: everything up to the next `Content-Length:` (any
+    /// case, anywhere: a body is not followed by a newline, so the next header of a
+    /// well-framed stream does not start a line).
+    ToContentLength,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 const CONTENT_LENGTH: &[u8] = b"content-length:";
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads frames from `R` through one buffer that is reused, compacted and never grows
 /// much beyond the size limit.
@@ -79,6 +80,17 @@ pub(crate) struct FrameReader<R> {
     skip: Skip,
     max: usize,
     eof: bool,
+    /// Whether a leading byte-order mark was looked for.
+    bom_checked: bool,
+    /// `Content-Length` mode: a bare JSON line (where a header was expected) is being
+    /// cut out as a line.
+    bare: bool,
+    /// `Content-Length` mode: the last frame was a body and nothing was read after it.
+    after_body: bool,
+    /// That body was not JSON: bytes that follow it directly are its own tail (the
+    /// length was too short, e.g. counted in characters), skipped without a second
+    /// error.
+    bad_tail: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -93,7 +105,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             skip: Skip::Nothing,
             max: max_message_bytes,
             eof: false,
+            bom_checked: false,
+            bare: false,
+            after_body: false,
+            bad_tail: false,
         }
+    }
+
+    /// The connection could not parse the body just returned (it is not JSON). If more
+    /// bytes follow it directly where a header is expected, they are that body's tail.
+    pub(crate) fn reject_body(&mut self) {
+        self.bad_tail = self.after_body;
     }
 
     /// The host's framing, once its first bytes have been seen.
@@ -170,24 +192,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     false
                 }
             },
-            Skip::ToBlankLine { line_has_text } => loop {
+            Skip::ToContentLength => {
                 let rest = &self.buf[self.start..];
-                match find(rest, b'\n') {
+                match find_content_length(rest) {
                     Some(i) => {
-                        let blank = !*line_has_text && is_blank(&rest[..i]);
-                        *line_has_text = false;
-                        self.start += i + 1;
-                        if blank {
-                            break true;
-                        }
+                        self.start += i;
+                        true
                     }
                     None => {
-                        *line_has_text |= !is_blank(rest);
-                        self.start = end;
-                        break false;
+                        // Keep what could be the start of a header split across reads.
+                        let keep = rest.len().min(CONTENT_LENGTH.len() - 1);
+                        self.start = end - keep;
+                        false
                     }
                 }
-            },
+            }
         };
         self.scanned = self.scanned.max(self.start);
         if done {
@@ -199,6 +218,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Decides the framing from the first non-whitespace bytes (leading whitespace is
     /// dropped); `None` until there are enough of them.
     fn detect(&mut self) -> Option<Framing> {
+        if !self.bom_checked {
+            let rest = &self.buf[self.start..];
+            if rest.len() < BOM.len() && BOM.starts_with(rest) && !self.eof {
+                return None;
+            }
+            if rest.starts_with(BOM) {
+                self.start += BOM.len();
+            }
+            self.bom_checked = true;
+        }
         let rest = &self.buf[self.start..];
         let Some(first) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
             self.start = self.buf.len();
@@ -267,46 +296,99 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 
     fn cut_block(&mut self) -> Option<Cut> {
-        if self.body.is_none() {
+        loop {
+            if self.bare {
+                let cut = self.cut_line();
+                self.bare = cut.is_none();
+                return cut;
+            }
+            if self.body.is_some() {
+                return self.cut_body();
+            }
             // Whitespace between messages is tolerated.
             let rest = &self.buf[self.start..];
-            self.start += rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let blank = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            if blank > 0 {
+                (self.after_body, self.bad_tail) = (false, false);
+                self.start += blank;
+            }
             let rest = &self.buf[self.start..];
             if rest.is_empty() {
                 return None;
             }
-            // Only a bounded window is searched for the blank line ending the block.
-            let window = rest.len().min(MAX_HEADER_BYTES);
-            let Some((headers, block)) = header_block(&rest[..window]) else {
-                if window == MAX_HEADER_BYTES {
-                    let scanned = &rest[..window];
-                    let partial = scanned
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(scanned, |i| &scanned[i + 1..]);
-                    self.skip = Skip::ToBlankLine {
-                        line_has_text: !is_blank(partial),
-                    };
-                    self.start += window;
-                    return Some(Cut::BadHeader("header block too long"));
-                }
-                if self.eof {
+            let tail_of_bad_body = self.bad_tail;
+            (self.after_body, self.bad_tail) = (false, false);
+            match header_start(rest) {
+                Start::More if self.eof => {
                     tracing::debug!("input ended inside a header block");
                     self.start = self.buf.len();
+                    return None;
                 }
-                return None;
-            };
-            let parsed = content_length(&rest[..headers]);
-            self.start += block;
-            match parsed {
-                Err(why) => return Some(Cut::BadHeader(why)),
-                Ok(n) if n > self.max => {
-                    self.skip = Skip::Bytes(n);
-                    return Some(Cut::TooLarge);
+                Start::More => return None,
+                Start::Header => return self.cut_headers(),
+                Start::Junk if tail_of_bad_body => {
+                    tracing::debug!("skipped the tail of a body whose length was too short");
+                    self.skip = Skip::ToContentLength;
+                    if !self.skip_done() {
+                        return None;
+                    }
                 }
-                Ok(n) => self.body = Some(n),
+                Start::Junk if rest[0] == b'{' || rest[0] == b'[' => {
+                    // A bare JSON line where a header block is expected: it is answered
+                    // like a line (served, or an error carrying its id), not swallowed.
+                    self.bare = true;
+                    self.scanned = self.start;
+                }
+                Start::Junk => {
+                    self.skip = Skip::ToContentLength;
+                    return Some(Cut::BadHeader("expected a Content-Length header"));
+                }
             }
         }
+    }
+
+    /// The header block starting at `start` (its first line looks like a header).
+    fn cut_headers(&mut self) -> Option<Cut> {
+        let rest = &self.buf[self.start..];
+        // Only a bounded window is searched for the blank line ending the block.
+        let window = rest.len().min(MAX_HEADER_BYTES);
+        let Some((headers, block)) = header_block(&rest[..window]) else {
+            if window == MAX_HEADER_BYTES {
+                self.start += window - (CONTENT_LENGTH.len() - 1);
+                self.skip = Skip::ToContentLength;
+                return Some(Cut::BadHeader("header block too long"));
+            }
+            if self.eof {
+                tracing::debug!("input ended inside a header block");
+                self.start = self.buf.len();
+            }
+            return None;
+        };
+        match content_length(&rest[..headers]) {
+            Err(bad) => {
+                // Resynchronise at the next `Content-Length:` after what was read as this
+                // block's header (a line that is no header may hold the next one).
+                self.start += match bad.consume {
+                    Consume::Before(at) | Consume::Through(at) => at.max(1),
+                    Consume::Block => block,
+                };
+                self.skip = Skip::ToContentLength;
+                Some(Cut::BadHeader(bad.why))
+            }
+            Ok(n) if n > self.max => {
+                self.start += block;
+                self.skip = Skip::Bytes(n);
+                Some(Cut::TooLarge)
+            }
+            Ok(n) => {
+                self.start += block;
+                self.body = Some(n);
+                self.cut_body()
+            }
+        }
+    }
+
+    fn cut_body(&mut self) -> Option<Cut> {
         let n = self.body?;
         let end = self.buf.len();
         if end - self.start < n {
@@ -320,8 +402,41 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let a = self.start;
         self.start += n;
         self.body = None;
+        self.after_body = true;
         Some(Cut::Message(a, a + n))
     }
+}
+
+/// What the bytes where a header block is expected begin with.
+enum Start {
+    /// A header name and its colon.
+    Header,
+    /// Anything else.
+    Junk,
+    /// Not enough bytes to tell.
+    More,
+}
+
+fn header_start(rest: &[u8]) -> Start {
+    let name = rest.iter().take_while(|&&b| is_tchar(b)).count();
+    match rest.get(name) {
+        Some(b':') if name > 0 => Start::Header,
+        Some(_) => Start::Junk,
+        None if name >= MAX_HEADER_BYTES => Start::Junk,
+        None => Start::More,
+    }
+}
+
+/// A character of a header name (RFC 9110 `tchar`).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Where the next `Content-Length:` (any case) starts.
+fn find_content_length(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(CONTENT_LENGTH.len())
+        .position(|w| w.eq_ignore_ascii_case(CONTENT_LENGTH))
 }
 
 fn find(bytes: &[u8], byte: u8) -> Option<usize> {
@@ -346,25 +461,61 @@ fn header_block(rest: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
+/// How much of a malformed header block to throw away before looking for the next
+/// `Content-Length:`.
+enum Consume {
+    /// Up to this offset (the start of a line that is no header: it may hold the next
+    /// `Content-Length:`, as the tail of a body whose length was short does).
+    Before(usize),
+    /// Up to this offset (the end of a bad `Content-Length` line).
+    Through(usize),
+    /// The whole block.
+    Block,
+}
+
+struct BadBlock {
+    why: &'static str,
+    consume: Consume,
+}
+
 /// The `Content-Length` of a header block; other headers are ignored.
-fn content_length(headers: &[u8]) -> Result<usize, &'static str> {
+fn content_length(headers: &[u8]) -> Result<usize, BadBlock> {
     let mut length = None;
-    for line in headers.split(|&b| b == b'\n') {
+    let mut at = 0;
+    for raw in headers.split_inclusive(|&b| b == b'\n') {
+        let line_start = at;
+        at += raw.len();
+        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             continue;
         }
-        let colon = find(line, b':').ok_or("header line without a colon")?;
+        let bad = |why| BadBlock {
+            why,
+            consume: Consume::Before(line_start),
+        };
+        let colon = find(line, b':').ok_or(bad("header line without a colon"))?;
         let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if name.trim_ascii().eq_ignore_ascii_case(b"content-length") {
+        let name = name.trim_ascii();
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err(bad("malformed header name"));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
             let value = std::str::from_utf8(value.trim_ascii())
                 .ok()
+                .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|text| text.parse::<usize>().ok())
-                .ok_or("Content-Length is not a number")?;
+                .ok_or(BadBlock {
+                    why: "Content-Length is not a non-negative integer",
+                    consume: Consume::Through(at),
+                })?;
             length = Some(value);
         }
     }
-    length.ok_or("missing Content-Length header")
+    length.ok_or(BadBlock {
+        why: "missing Content-Length header",
+        consume: Consume::Block,
+    })
 }
 
 /// Appends `message` to `out` in `framing`; `scratch` is reused for the body when its

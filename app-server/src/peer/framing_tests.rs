@@ -144,27 +144,165 @@ async fn an_oversized_body_is_skipped_by_exactly_its_length() {
     );
 }
 
+fn framed(body: &str) -> String {
+    format!("Content-Length: {}\r\n\r\n{body}", body.len())
+}
+
 #[tokio::test]
-async fn malformed_header_blocks_are_reported_and_skipped_to_their_blank_line() {
-    let input = b"Content-Length: 2\r\n\r\n{}Content-Length: x\r\n\r\nno colon here\r\nContent-Length: 2\r\n\r\nContent-Type: a\r\n\r\nContent-Length: 2\r\n\r\n[]";
-    let got = frames_in_every_split(input, 100).await;
+async fn after_a_malformed_header_block_the_next_content_length_is_served() {
+    let input = [
+        framed("{}"),
+        "Content-Length: x\r\n\r\n{\"a\":1}".to_string(),
+        framed("[1]"),
+        "Content-Length: -1\r\n\r\n{\"b\":2}".to_string(),
+        framed("[2]"),
+        "Content-Length: 7\r\nno colon here\r\n\r\n{\"c\":3}".to_string(),
+        framed("[3]"),
+        "Content-Type: a\r\n\r\n{\"d\":4}".to_string(),
+        framed("[4]"),
+        "Content-Length: 7\r\n{bad}: x\r\n\r\n{\"e\":5}".to_string(),
+        framed("[5]"),
+    ]
+    .concat();
+    let got = frames_in_every_split(input.as_bytes(), 100).await;
     assert_eq!(
         got,
         (
             Some(Framing::ContentLength),
             vec![
                 message("{}"),
-                Got::BadHeader("Content-Length is not a number"),
+                Got::BadHeader("Content-Length is not a non-negative integer"),
+                message("[1]"),
+                Got::BadHeader("Content-Length is not a non-negative integer"),
+                message("[2]"),
                 Got::BadHeader("header line without a colon"),
+                message("[3]"),
                 Got::BadHeader("missing Content-Length header"),
-                message("[]"),
+                message("[4]"),
+                Got::BadHeader("malformed header name"),
+                message("[5]"),
             ]
         )
     );
 }
 
 #[tokio::test]
-async fn a_header_block_without_end_is_cut_off_and_skipped_to_the_next_blank_line() {
+async fn a_header_line_that_holds_the_next_header_resynchronises_there() {
+    // No blank line after the first header: the "header" that follows is the body run
+    // into the next message's header line.
+    let input = format!("Content-Length: 2\r\n{{}}{}", framed("[1]"));
+    let got = frames_in_every_split(input.as_bytes(), 100).await;
+    assert_eq!(
+        got,
+        (
+            Some(Framing::ContentLength),
+            vec![Got::BadHeader("malformed header name"), message("[1]")]
+        )
+    );
+}
+
+#[tokio::test]
+async fn junk_where_a_header_is_expected_is_one_error_then_the_next_header_is_served() {
+    let input = format!("{}hello there\r\n{}", framed("[0]"), framed("[1]"));
+    let got = frames_in_every_split(input.as_bytes(), 100).await;
+    assert_eq!(
+        got,
+        (
+            Some(Framing::ContentLength),
+            vec![
+                message("[0]"),
+                Got::BadHeader("expected a Content-Length header"),
+                message("[1]")
+            ]
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_bare_json_line_where_a_header_is_expected_is_cut_out_as_a_message() {
+    let input = format!(
+        "{}\r\n{{\"id\":5}}\r\n{}[6]\n{}",
+        framed("[0]"),
+        framed("[1]"),
+        framed("[2]")
+    );
+    let got = frames_in_every_split(input.as_bytes(), 100).await;
+    assert_eq!(
+        got,
+        (
+            Some(Framing::ContentLength),
+            vec![
+                message("[0]"),
+                message("{\"id\":5}"),
+                message("[1]"),
+                message("[6]"),
+                message("[2]"),
+            ]
+        )
+    );
+}
+
+/// Like `frames`, but every body that is not JSON is reported back as the connection
+/// does.
+async fn frames_rejecting_bad_bodies(input: &[u8], step: usize) -> Vec<Got> {
+    let trickle = Trickle {
+        bytes: input.to_vec(),
+        at: 0,
+        step,
+    };
+    let mut reader = FrameReader::new(trickle, 1000);
+    let mut got = Vec::new();
+    loop {
+        while let Some(frame) = reader.next_frame() {
+            let item = match frame {
+                Frame::Message(bytes) => {
+                    let text = String::from_utf8_lossy(bytes).into_owned();
+                    let json = serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+                    if !json {
+                        reader.reject_body();
+                    }
+                    Got::Message(text)
+                }
+                Frame::TooLarge => Got::TooLarge,
+                Frame::BadHeader(why) => Got::BadHeader(why),
+            };
+            got.push(item);
+        }
+        if !reader.fill().await.unwrap() {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_tail_of_a_body_counted_in_characters_costs_no_second_error() {
+    let body = "{\"s\":\"héé\"}";
+    let chars = body.chars().count();
+    let short = format!("Content-Length: {chars}\r\n\r\n{body}");
+    let input = format!("{short}{}", framed("[1]"));
+    let cut = String::from_utf8_lossy(&body.as_bytes()[..chars]).into_owned();
+    for step in [1, 2, 3, 5, 1 << 20] {
+        let got = frames_rejecting_bad_bodies(input.as_bytes(), step).await;
+        assert_eq!(
+            got,
+            vec![Got::Message(cut.clone()), message("[1]")],
+            "read size {step}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_leading_byte_order_mark_is_ignored_in_both_framings() {
+    let mut input = b"\xEF\xBB\xBF".to_vec();
+    input.extend(framed("{}").as_bytes());
+    let got = frames_in_every_split(&input, 100).await;
+    assert_eq!(got, (Some(Framing::ContentLength), vec![message("{}")]));
+    let got = frames_in_every_split(b"\xEF\xBB\xBF{\"a\":1}\n", 100).await;
+    assert_eq!(got, (Some(Framing::Lines), vec![message("{\"a\":1}")]));
+}
+
+#[tokio::test]
+async fn a_header_block_without_end_is_cut_off_and_skipped_to_the_next_content_length() {
     let mut input = b"Content-Length: 2\r\nX: ".to_vec();
     input.extend(std::iter::repeat_n(b'a', 20_000));
     input.extend(b"\r\n\r\nContent-Length: 2\r\n\r\n{}");

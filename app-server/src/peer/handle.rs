@@ -3,21 +3,21 @@
 //! [`RequestContext`]. Also the state they share with the reader and the writer.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use authbridge_protocol::jsonrpc::{serde_message, to_raw};
+use authbridge_protocol::jsonrpc::{serde_message, serde_message_without_value, to_raw};
 use authbridge_protocol::{
     ErrorObject, Message, Notification, NotificationMethod, Request, RequestId, RequestMethod,
 };
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::Framing;
-use super::pending::Pending;
+use super::pending::{Pending, Reply};
 
 /// Why a server→host request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,10 @@ pub enum PeerRequestError {
     /// field and what was expected, never the value).
     #[error("invalid response: {0}")]
     InvalidResult(String),
+    /// The host answered with a response that is not valid JSON-RPC (an error object
+    /// without `message`, both `result` and `error`, …); the text says what is wrong.
+    #[error("invalid response from host: {0}")]
+    InvalidResponse(String),
 }
 
 /// Messages the writer writes together, in this order.
@@ -48,6 +52,43 @@ pub(crate) struct Outgoing {
     /// Whether to add `"jsonrpc":"2.0"` (decided when queued).
     pub(crate) jsonrpc: bool,
     pub(crate) body: Body,
+    /// What this item counts against the output budget until the writer encodes it
+    /// (then its exact size counts, until it is written).
+    pub(crate) cost: usize,
+}
+
+/// Roughly the bytes `body` takes on the wire: every string and raw value it carries,
+/// plus the envelope. The writer corrects it with the exact size when it encodes.
+fn wire_estimate(body: &Body) -> usize {
+    match body {
+        Body::One(message) => message_estimate(message),
+        Body::Many(messages) => messages.iter().map(message_estimate).sum(),
+    }
+}
+
+fn message_estimate(message: &Message) -> usize {
+    const ENVELOPE: usize = 48;
+    fn id(id: &RequestId) -> usize {
+        match id {
+            RequestId::Integer(_) => 20,
+            RequestId::String(s) => s.len() + 2,
+        }
+    }
+    fn raw(value: &Option<Box<RawValue>>) -> usize {
+        value.as_ref().map_or(0, |v| v.get().len())
+    }
+    ENVELOPE
+        + match message {
+            Message::Request(r) => id(&r.id) + r.method.len() + raw(&r.params),
+            Message::Notification(n) => n.method.len() + raw(&n.params),
+            Message::Response(r) => {
+                r.id.as_ref().map_or(4, id)
+                    + match &r.result {
+                        Ok(value) => value.get().len(),
+                        Err(e) => e.message.len() + e.data.as_ref().map_or(0, |_| 64),
+                    }
+            }
+        }
 }
 
 const DIALECT_UNDECIDED: u8 = 0;
@@ -64,11 +105,20 @@ pub(crate) struct Shared {
     has_opt_outs: AtomicBool,
     opt_outs: RwLock<HashSet<String>>,
     pub(crate) cancel: CancellationToken,
+    /// Bytes queued or being written and not yet taken by the host.
+    unsent: AtomicUsize,
+    /// `max_unsent_output_bytes`.
+    budget: usize,
+    /// Woken when `unsent` drops below the budget.
+    room: Notify,
 }
 
 impl Shared {
-    pub(crate) fn new(tx: mpsc::Sender<Outgoing>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Outgoing>, max_unsent_output_bytes: usize) -> Self {
         Shared {
+            unsent: AtomicUsize::new(0),
+            budget: max_unsent_output_bytes.max(1),
+            room: Notify::new(),
             tx,
             pending: Pending::default(),
             next_id: AtomicI64::new(0),
@@ -108,17 +158,63 @@ impl Shared {
         Framing::from_u8(self.framing.load(Ordering::Relaxed))
     }
 
-    /// Wraps messages for the writer, with the dialect decided so far.
+    /// Wraps messages for the writer, with the dialect decided so far, and counts them
+    /// against the output budget.
     pub(crate) fn outgoing(&self, body: Body) -> Outgoing {
+        let cost = wire_estimate(&body);
+        self.add_unsent(cost);
         Outgoing {
             jsonrpc: self.jsonrpc(),
             body,
+            cost,
         }
     }
 
-    /// Queues messages for the writer, waiting for space; false once the writer is gone.
+    /// Queues messages for the writer, waiting for space in the queue and in the output
+    /// budget; false once the writer is gone.
     pub(crate) async fn send(&self, body: Body) -> bool {
+        self.output_room().await;
         self.tx.send(self.outgoing(body)).await.is_ok()
+    }
+
+    /// Whether the output waiting for the host has reached `max_unsent_output_bytes`.
+    pub(crate) fn over_budget(&self) -> bool {
+        self.unsent.load(Ordering::Acquire) >= self.budget
+    }
+
+    /// Resolves once the output waiting for the host is below the budget.
+    pub(crate) async fn output_room(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !self.over_budget() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    pub(crate) fn add_unsent(&self, bytes: usize) {
+        self.unsent.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// `bytes` left the output (written, or recounted); wakes whoever waits for room
+    /// when that brings the output below the budget.
+    pub(crate) fn sub_unsent(&self, bytes: usize) {
+        let before = self.unsent.fetch_sub(bytes, Ordering::AcqRel);
+        if before >= self.budget && before - bytes < self.budget {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// The writer encoded an item: its exact size replaces the estimate.
+    pub(crate) fn recount(&self, estimate: usize, exact: usize) {
+        if exact > estimate {
+            self.add_unsent(exact - estimate);
+        } else {
+            self.sub_unsent(estimate - exact);
+        }
     }
 
     /// Reserves one place in the writer's queue if there is room now.
@@ -199,8 +295,9 @@ impl PeerHandle {
             return Err(PeerRequestError::Disconnected);
         }
         match answer.await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(error)) => Err(PeerRequestError::Rpc(error)),
+            Ok(Reply::Result(result)) => Ok(result),
+            Ok(Reply::Error(error)) => Err(PeerRequestError::Rpc(error)),
+            Ok(Reply::Invalid(why)) => Err(PeerRequestError::InvalidResponse(why)),
             Err(_) => Err(PeerRequestError::Disconnected),
         }
     }
@@ -263,34 +360,13 @@ fn decode_result<T: DeserializeOwned>(raw: &RawValue) -> Result<T, PeerRequestEr
     let mut de = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let what = redacted(&serde_message(e.inner()));
+        let what = serde_message_without_value(&serde_message(e.inner()));
         PeerRequestError::InvalidResult(if path == "." {
             what
         } else {
             format!("{what} at `{path}`")
         })
     })
-}
-
-/// A serde message without the offending value: "invalid type: string \"…\", expected
-/// u64" becomes "invalid type, expected u64".
-fn redacted(message: &str) -> String {
-    let quotes_a_value = [
-        "invalid type",
-        "invalid value",
-        "invalid length",
-        "unknown variant",
-    ]
-    .iter()
-    .any(|prefix| message.starts_with(prefix));
-    if !quotes_a_value {
-        return message.to_string();
-    }
-    let kind = message.split(':').next().unwrap_or(message);
-    match message.rfind(", expected ") {
-        Some(pos) => format!("{kind}{}", &message[pos..]),
-        None => kind.to_string(),
-    }
 }
 
 /// What a handler queued to happen after its response.

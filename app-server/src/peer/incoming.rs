@@ -11,6 +11,9 @@ use super::handle::Shared;
 pub(crate) enum Incoming {
     Message(Message),
     Reject(Option<RequestId>, ErrorObject),
+    /// A malformed response from the host: never answered; it fails the pending
+    /// request with this id, if any (why, quoting no value).
+    BadResponse(Option<RequestId>, String),
 }
 
 /// Parses a frame; the first frame that is a JSON object decides the `jsonrpc` dialect.
@@ -26,6 +29,11 @@ pub(crate) fn classify(frame: Frame<'_>, shared: &Shared, max_message_bytes: usi
                     && bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
                 if is_object {
                     shared.decide_dialect(invalid.has_jsonrpc);
+                }
+                if invalid.response {
+                    let why = invalid.error.message;
+                    let why = why.strip_prefix("Invalid request: ").unwrap_or(&why);
+                    return Incoming::BadResponse(invalid.id, why.to_string());
                 }
                 Incoming::Reject(invalid.id, invalid.error)
             }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use authbridge_protocol::ErrorObject;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
 
 mod connection;
 pub(crate) mod framing;
@@ -41,6 +42,10 @@ pub struct PeerConfig {
     pub max_message_bytes: usize,
     /// How many concurrent requests may run at once; beyond it the host gets -32001.
     pub max_in_flight_requests: usize,
+    /// How many bytes of output may wait for the host to read them; beyond it the reader
+    /// stops dispatching (and, shortly after, reading) and handlers wait to send
+    /// notifications, until the host reads. Nothing is dropped.
+    pub max_unsent_output_bytes: usize,
     /// How long running handlers may finish after the host closed its input.
     pub shutdown_grace: Duration,
 }
@@ -50,6 +55,7 @@ impl Default for PeerConfig {
         PeerConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_in_flight_requests: 1024,
+            max_unsent_output_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(1),
         }
     }
@@ -106,7 +112,24 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    connection::serve(reader, writer, service, config).await
+    connection::serve(reader, writer, service, config, CancellationToken::new()).await
+}
+
+/// [`serve`], and `shutdown` ends the connection the way end of input does (the binary
+/// cancels it on SIGTERM or SIGINT): pending server requests fail at once, messages
+/// already read are dispatched, handlers get `shutdown_grace`, the output is flushed.
+pub async fn serve_until<R, W>(
+    reader: R,
+    writer: W,
+    service: Arc<dyn Service>,
+    config: PeerConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    connection::serve(reader, writer, service, config, shutdown).await
 }
 
 #[cfg(test)]

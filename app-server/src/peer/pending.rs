@@ -9,8 +9,15 @@ use authbridge_protocol::ErrorObject;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-/// What the host answered: its result or its error object.
-pub(crate) type Reply = Result<Box<RawValue>, ErrorObject>;
+/// What the host answered.
+pub(crate) enum Reply {
+    /// Its result.
+    Result(Box<RawValue>),
+    /// Its error object.
+    Error(ErrorObject),
+    /// A response with this id that is not a valid response (why, quoting no value).
+    Invalid(String),
+}
 
 #[derive(Default)]
 struct Table {

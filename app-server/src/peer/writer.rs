@@ -27,13 +27,16 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let mut buf = Vec::with_capacity(BATCH_BYTES);
     let mut scratch = Vec::new();
+    // The exact bytes of the items in `buf`, which count against the output budget
+    // until written.
+    let mut counted = 0;
     loop {
         let stopping = tokio::select! {
             biased;
             _ = stop.cancelled() => true,
             item = queue.recv() => match item {
                 Some(item) => {
-                    append(&mut buf, &mut scratch, &shared, item);
+                    counted += append(&mut buf, &mut scratch, &shared, item);
                     false
                 }
                 None => true,
@@ -44,7 +47,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         }
         while stopping || buf.len() < BATCH_BYTES {
             match queue.try_recv() {
-                Ok(item) => append(&mut buf, &mut scratch, &shared, item),
+                Ok(item) => counted += append(&mut buf, &mut scratch, &shared, item),
                 Err(_) => break,
             }
         }
@@ -55,6 +58,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
                 return Err(e);
             }
             buf.clear();
+            shared.sub_unsent(std::mem::take(&mut counted));
             if buf.capacity() > KEEP_BYTES {
                 buf.shrink_to(BATCH_BYTES);
                 scratch = Vec::new();
@@ -66,8 +70,11 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
     }
 }
 
-fn append(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, shared: &Shared, item: Outgoing) {
+/// Encodes `item` at the end of `buf`; its exact size, which now counts against the
+/// output budget in place of its estimate.
+fn append(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, shared: &Shared, item: Outgoing) -> usize {
     let framing = shared.framing();
+    let before = buf.len();
     match &item.body {
         Body::One(message) => encode(buf, scratch, framing, message, item.jsonrpc),
         Body::Many(messages) => {
@@ -76,6 +83,9 @@ fn append(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, shared: &Shared, item: Outgo
             }
         }
     }
+    let exact = buf.len() - before;
+    shared.recount(item.cost, exact);
+    exact
 }
 
 async fn write<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> io::Result<()> {

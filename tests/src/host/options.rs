@@ -16,6 +16,9 @@ pub enum StderrMode {
     Capture,
     /// Passed through to this process's stderr.
     Inherit,
+    /// A pipe whose read end is closed at once: every write to stderr fails (a host
+    /// that pipes stderr and never reads it).
+    Closed,
 }
 
 /// How the host behaves.
