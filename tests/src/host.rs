@@ -149,7 +149,7 @@ impl Host {
         lock(&self.shared.not_json).clone()
     }
 
-    /// The captured stderr so far (empty with `StderrMode::Inherit`).
+    /// The captured stderr so far (empty with `StderrMode::Inherit` or `Closed`).
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&lock(&self.shared.stderr)).into_owned()
     }

@@ -12,7 +12,7 @@
 //!   deadlines, notifications, refresh answers by [`refresh_policy`], a transcript.
 //! - [`wire`]: host-side framing (NDJSON or `Content-Length`).
 //! - [`transcript`]: `→`/`←` lines with tokens shown as fingerprints.
-//! - [`sys`]: raise `RLIMIT_NOFILE`.
+//! - [`sys`]: raise `RLIMIT_NOFILE`; a process's resident memory and CPU time.
 
 pub mod host;
 pub mod jwt;

@@ -4,19 +4,22 @@
 //! (resident memory measured), a stderr nobody reads, malformed host responses, and
 //! SIGTERM / SIGINT.
 
-use std::collections::HashSet;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbridge_tests::session::start_turn;
-use authbridge_tests::sys::{cpu_ticks, sample_rss, vm_rss_kib};
 use authbridge_tests::{
     Framing, HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
 };
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+#[cfg(target_os = "linux")]
+use {
+    authbridge_tests::sys::{cpu_ticks, sample_rss, vm_rss_kib},
+    std::collections::HashSet,
+    std::process::Stdio,
+    std::sync::atomic::{AtomicUsize, Ordering},
+    std::sync::Arc,
+    tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+};
 
 const KEY: &str = "sk-fault-transport-key";
 const T: Duration = Duration::from_secs(5);
@@ -194,6 +197,7 @@ async fn a_leading_byte_order_mark_costs_nothing_in_either_framing() {
 
 /// The server with our own pipes (the host simulator always reads), logged in with an
 /// API key from the environment.
+#[cfg(target_os = "linux")]
 fn raw_server(home: &std::path::Path) -> tokio::process::Child {
     let mut cmd = authbridge_tests::server::command::<&str>(home, &[]);
     cmd.env("AUTHBRIDGE_API_KEY", KEY)
@@ -206,7 +210,8 @@ fn raw_server(home: &std::path::Path) -> tokio::process::Child {
 
 /// Waits until the server is blocked — `written` does not grow and the server uses no
 /// CPU for half a second (so it is waiting, not busy parsing) — or everything was
-/// written; whether it blocked short of `total`.
+/// written; whether it blocked short of `total`. (Linux: reads `/proc`.)
+#[cfg(target_os = "linux")]
 async fn server_blocks(pid: u32, written: &AtomicUsize, total: usize, deadline: Duration) -> bool {
     let end = Instant::now() + deadline;
     let sample = || (written.load(Ordering::SeqCst), cpu_ticks(pid));
@@ -227,6 +232,7 @@ async fn server_blocks(pid: u32, written: &AtomicUsize, total: usize, deadline: 
     false
 }
 
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn forty_unread_answers_of_15_mib_keep_memory_bounded_and_all_arrive_once_the_host_reads() {
     const N: usize = 40;

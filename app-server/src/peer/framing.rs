@@ -419,10 +419,15 @@ enum Start {
 
 fn header_start(rest: &[u8]) -> Start {
     let name = rest.iter().take_while(|&&b| is_tchar(b)).count();
-    match rest.get(name) {
+    // Spaces before the colon are tolerated, as `content_length` trims the name.
+    let gap = rest[name..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match rest.get(name + gap) {
         Some(b':') if name > 0 => Start::Header,
         Some(_) => Start::Junk,
-        None if name >= MAX_HEADER_BYTES => Start::Junk,
+        None if name + gap >= MAX_HEADER_BYTES => Start::Junk,
         None => Start::More,
     }
 }

@@ -184,6 +184,9 @@ impl Shared {
 
     /// Resolves once the output waiting for the host is below the budget.
     pub(crate) async fn output_room(&self) {
+        if !self.over_budget() {
+            return; // the usual case, without touching the `Notify`
+        }
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
