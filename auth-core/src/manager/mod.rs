@@ -308,9 +308,8 @@ impl AuthManager {
             return false;
         };
         // Cheap checks first: most calls see a token far from expiry.
-        if exp.saturating_mul(1000).saturating_sub(now) > ahead as i64
-            || self.chatgpt_refresher().is_none()
-        {
+        let ahead = i64::try_from(ahead).unwrap_or(i64::MAX);
+        if !crate::jwt::expires_within(exp, now, ahead) || self.chatgpt_refresher().is_none() {
             return false;
         }
         let mut tried = lock(&self.shared.proactive_tried);
