@@ -41,6 +41,7 @@ impl AuthManager {
         st.stamp = file::stamp(&sh.auth_path);
         *lock(&sh.permanent) = None;
         sh.commit(st);
+        sh.forget_unsaved();
         Ok(creds)
     }
 
@@ -84,6 +85,7 @@ impl AuthManager {
         st.stamp = None;
         *lock(&sh.permanent) = None;
         sh.commit(st);
+        sh.forget_unsaved();
         Ok(())
     }
 }

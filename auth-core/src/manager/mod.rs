@@ -98,6 +98,13 @@ pub(crate) struct Shared {
     proactive_tried: Mutex<Option<Secret>>,
     next_stat_ms: AtomicI64,
     endpoint: TokenEndpoint,
+    /// Refresh tokens the endpoint has accepted (and rotated): never sent again (§4.2).
+    spent: Mutex<Vec<Secret>>,
+    /// Refreshed tokens that could not be written to `auth.json` (disk full, read-only):
+    /// in use from memory, written at the next chance.
+    unsaved: Mutex<Option<managed::Unsaved>>,
+    /// The storage problem the host is told about (`None` once the tokens are saved).
+    storage_tx: watch::Sender<Option<String>>,
 }
 
 /// Per-manager parts: a derived bearer manager has its own refresher and token.
@@ -176,6 +183,9 @@ impl AuthManager {
             proactive_tried: Mutex::new(None),
             next_stat_ms: AtomicI64::new(now_ms() + 1000),
             endpoint,
+            spent: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(None),
+            storage_tx: watch::channel(None).0,
         };
         Arc::new(AuthManager {
             shared: Arc::new(shared),
@@ -193,9 +203,16 @@ impl AuthManager {
             }
         }
         let now = now_ms();
-        let Some(creds) = self.shared.current(now)? else {
+        let Some(mut creds) = self.shared.current(now)? else {
             return Ok(None);
         };
+        if creds.source() == CredentialSource::ManagedChatgpt && self.shared.save_due(now) {
+            self.shared.save_unsaved().await;
+            match self.shared.current(now)? {
+                Some(c) => creds = c,
+                None => return Ok(None),
+            }
+        }
         match creds.source() {
             CredentialSource::ManagedChatgpt if self.shared.managed_due(&creds, now) => {
                 if let Err(e) = self.shared.refresh_managed_from(&creds).await {
@@ -278,6 +295,18 @@ impl AuthManager {
     /// The 401 recovery sequence for `rejected` (§4.3).
     pub fn unauthorized_recovery(self: &Arc<Self>, rejected: &Credentials) -> UnauthorizedRecovery {
         UnauthorizedRecovery::new(self.clone(), rejected.clone())
+    }
+
+    /// Why refreshed managed tokens are held in memory only (writing `auth.json` failed),
+    /// or `None` when everything is saved. Changes are seen with [`Self::subscribe_storage`].
+    pub fn storage_problem(&self) -> Option<String> {
+        self.shared.storage_tx.borrow().clone()
+    }
+
+    /// Changes of [`Self::storage_problem`]: `Some(message)` when refreshed tokens could not
+    /// be written, `None` again once they are.
+    pub fn subscribe_storage(&self) -> watch::Receiver<Option<String>> {
+        self.shared.storage_tx.subscribe()
     }
 
     /// Changes of (mode, account id, plan) of the account credentials (§3.7).

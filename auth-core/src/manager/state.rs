@@ -51,6 +51,13 @@ impl Shared {
         let Some((stored, stamp)) = read_file(&self.auth_path) else {
             return false;
         };
+        if self.disk_is_stale(&stored) {
+            // The file still holds tokens we replaced in memory (their write failed):
+            // keep ours, never go back to a spent refresh token.
+            write_lock(&self.state).stamp = stamp;
+            return false;
+        }
+        self.forget_unsaved();
         let mut st = write_lock(&self.state);
         let before = stored_creds(&st.stored);
         st.stored = stored;
