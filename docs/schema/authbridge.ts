@@ -67,6 +67,8 @@ export type TurnStartParams = { input: TurnInput; model?: string | null; threadI
 
 export type TurnStartResponse = { turnId: string };
 
+export type WarningNotification = { message: string; threadId: string | null };
+
 /** Each message part by `<method>#<part>`. */
 export interface Messages {
   /** initialize params (sent by the host) */
@@ -99,6 +101,8 @@ export interface Messages {
   "account/login/completed#notification": AccountLoginCompletedNotification;
   /** account/updated notification (sent by the server) */
   "account/updated#notification": AccountUpdatedNotification;
+  /** warning notification (sent by the server) */
+  "warning#notification": WarningNotification;
   /** model/list params (sent by the host) */
   "model/list#params": EmptyParams;
   /** model/list result (sent by the server) */
