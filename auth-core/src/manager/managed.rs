@@ -166,6 +166,9 @@ impl Shared {
 
     /// True when refreshed tokens wait to be written and a retry is due.
     pub(crate) fn save_due(&self, now: i64) -> bool {
+        if !self.has_unsaved.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
         lock(&self.unsaved)
             .as_ref()
             .is_some_and(|u| now >= u.next_try_ms)
@@ -221,6 +224,8 @@ impl Shared {
             file,
             next_try_ms: now_ms().saturating_add(SAVE_RETRY_MS),
         });
+        self.has_unsaved
+            .store(true, std::sync::atomic::Ordering::Release);
         self.storage_tx.send_if_modified(|cur| {
             let changed = cur.as_deref() != Some(message.as_str());
             *cur = Some(message);
@@ -230,7 +235,11 @@ impl Shared {
 
     /// Drops any tokens waiting to be written (they were written, or replaced).
     pub(crate) fn forget_unsaved(&self) {
-        if lock(&self.unsaved).take().is_some() {
+        let mut unsaved = lock(&self.unsaved);
+        if unsaved.take().is_some() {
+            self.has_unsaved
+                .store(false, std::sync::atomic::Ordering::Release);
+            drop(unsaved);
             self.storage_tx.send_replace(None);
         }
     }
@@ -243,7 +252,7 @@ impl Shared {
     /// than them: its refresh token is one we spent, or the file cannot be read at all. A
     /// file with other tokens, or none, is another writer's (a login, a logout) and wins.
     pub(super) fn disk_is_stale(&self, stored: &Stored) -> bool {
-        if lock(&self.unsaved).is_none() {
+        if !self.has_unsaved.load(std::sync::atomic::Ordering::Acquire) {
             return false;
         }
         match stored {

@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     /// Refreshed tokens that could not be written to `auth.json` (disk full, read-only):
     /// in use from memory, written at the next chance.
     unsaved: Mutex<Option<managed::Unsaved>>,
+    /// True while `unsaved` holds tokens: the hot path reads this, not the mutex.
+    has_unsaved: std::sync::atomic::AtomicBool,
     /// The storage problem the host is told about (`None` once the tokens are saved).
     storage_tx: watch::Sender<Option<String>>,
 }
@@ -185,6 +187,7 @@ impl AuthManager {
             endpoint,
             spent: Mutex::new(Vec::new()),
             unsaved: Mutex::new(None),
+            has_unsaved: std::sync::atomic::AtomicBool::new(false),
             storage_tx: watch::channel(None).0,
         };
         Arc::new(AuthManager {
