@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use authbridge_auth_core::{
-    ExternalAuthRefreshContext, ExternalAuthRefresher, ExternalAuthTokens, RefreshError,
-    RefreshReason, RefresherKind,
+    redact_to_chars, ExternalAuthRefreshContext, ExternalAuthRefresher, ExternalAuthTokens,
+    RefreshError, RefreshReason, RefresherKind,
 };
 use authbridge_protocol::account::{
     ChatgptAuthTokensRefresh, ChatgptAuthTokensRefreshParams, ChatgptAuthTokensRefreshReason,
@@ -76,57 +76,18 @@ impl ExternalAuthRefresher for HostRefresher {
     }
 }
 
-/// The host's own words, made safe to send back: anything shaped like a JWT (three
-/// dot-separated base64url runs) or an `sk-` key becomes `[redacted]`, then the text is
-/// cut to 200 characters.
+/// The host's own words, made safe to send back (docs/protocol.md §3.5): the one
+/// redaction rule of `authbridge_auth_core::redact` (token-shaped words → `[redacted]`),
+/// then cut to 200 characters.
 pub fn redact_host_message(message: &str) -> String {
-    redact_tokens(message, 200)
+    redact_to_chars(message, &[], 200)
 }
 
-/// Replaces every word shaped like a JWT or an `sk-` key with `[redacted]` and cuts the
-/// text to `max_chars` characters. Words are runs of base64url characters and dots, so
-/// a file path (`/tmp/x.sh`) is not mistaken for a token.
+/// Token-shaped words replaced, then cut to `max_chars` characters: the same rule, for
+/// callers that have no exact secret at hand (the provider layer already replaced the
+/// bearer it sent).
 pub fn redact_tokens(message: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(message.len().min(256));
-    let mut rest = message;
-    while !rest.is_empty() {
-        let start = rest
-            .char_indices()
-            .find(|&(_, c)| is_token_char(c))
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        if rest.is_empty() {
-            break;
-        }
-        let end = rest
-            .char_indices()
-            .find(|&(_, c)| !(is_token_char(c) || c == '.'))
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        let word = &rest[..end];
-        if looks_secret(word) {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(word);
-        }
-        rest = &rest[end..];
-    }
-    out.chars().take(max_chars).collect()
-}
-
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
-}
-
-fn looks_secret(word: &str) -> bool {
-    let word = word.trim_matches('.');
-    if word.starts_with("sk-") && word.len() > 3 {
-        return true;
-    }
-    let parts: Vec<&str> = word.split('.').collect();
-    parts.len() >= 3 && parts.iter().filter(|p| p.len() >= 2).count() >= 3 && word.len() >= 16
+    redact_to_chars(message, &[], max_chars)
 }
 
 #[cfg(test)]

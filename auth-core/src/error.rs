@@ -10,6 +10,15 @@ pub enum AuthError {
     /// The access token of a `chatgptAuthTokens` login is not a JWT (§3.1).
     #[error("invalid access token: {0}")]
     InvalidAccessToken(String),
+    /// A credential value or account id that cannot be sent as an HTTP header value
+    /// (§3.1). `field` is the wire name (`apiKey`, `accessToken`, `chatgptAccountId`).
+    #[error("invalid {}: {why}", field_words(field))]
+    InvalidCredential {
+        /// The login field.
+        field: &'static str,
+        /// What is wrong with it.
+        why: crate::tokens::HeaderUnsafe,
+    },
     /// ChatGPT credentials were seeded from tokens without account metadata.
     #[error("external auth tokens are missing ChatGPT metadata")]
     MissingChatgptMetadata,
@@ -44,6 +53,17 @@ pub enum AuthError {
     /// A bearer source (provider command) could not produce a token.
     #[error(transparent)]
     Refresh(#[from] RefreshError),
+}
+
+/// How a login field is named in messages: the words the contract already uses for the
+/// key and the token (`invalid api key: …`, `invalid access token: …`), the wire name for
+/// the others.
+fn field_words(field: &str) -> &str {
+    match field {
+        "apiKey" => "api key",
+        "accessToken" => "access token",
+        other => other,
+    }
 }
 
 impl AuthError {

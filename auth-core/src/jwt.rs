@@ -69,14 +69,33 @@ pub fn decode_jwt_claims(token: &str) -> Result<JwtClaims, JwtError> {
     let profile = obj.get("https://api.openai.com/profile");
     Ok(JwtClaims {
         email: string(obj.get("email")).or_else(|| string(profile.and_then(|p| p.get("email")))),
-        exp: obj
-            .get("exp")
-            .and_then(|e| e.as_i64().or_else(|| e.as_f64().map(|f| f as i64))),
+        exp: obj.get("exp").and_then(exp_seconds),
         plan_type: string(auth.and_then(|a| a.get("chatgpt_plan_type"))),
         user_id: string(auth.and_then(|a| a.get("chatgpt_user_id")))
             .or_else(|| string(auth.and_then(|a| a.get("user_id")))),
         account_id: string(auth.and_then(|a| a.get("chatgpt_account_id"))),
     })
+}
+
+/// `exp` as whole seconds: an integer as is; a float truncated toward zero and clamped to
+/// the `i64` range (`as` saturates); anything else (a string, a `u64` above `i64::MAX`
+/// clamps too) as the JSON says. Never panics.
+fn exp_seconds(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    if v.as_u64().is_some() {
+        return Some(i64::MAX);
+    }
+    v.as_f64().map(|f| f as i64)
+}
+
+/// True when a token with `exp` (seconds since the epoch) expires within `ahead_ms` of
+/// `now_ms` — or has already expired. Exact for every `i64` input: the arithmetic is done
+/// in `i128`, so a very negative or huge `exp` can neither wrap nor panic (a token that
+/// expired before the epoch is due, one that expires in the year 10^11 is not).
+pub fn expires_within(exp: i64, now_ms: i64, ahead_ms: i64) -> bool {
+    i128::from(exp) * 1000 - i128::from(now_ms) <= i128::from(ahead_ms)
 }
 
 /// Builds an unsigned JWT with `payload` as its claims (tests and demos).
@@ -124,6 +143,26 @@ mod tests {
             (claims.email.as_deref(), claims.user_id.as_deref()),
             (Some("top@example.com"), Some("cu"))
         );
+    }
+
+    #[test]
+    fn out_of_range_exp_values_are_clamped_not_wrapped() {
+        for (exp, expected) in [
+            (json!(-1e16), -10_000_000_000_000_000),
+            (json!(i64::MIN), i64::MIN),
+            (json!(i64::MAX), i64::MAX),
+            (json!(u64::MAX), i64::MAX),
+            (json!(1e300), i64::MAX),
+            (json!(-1e300), i64::MIN),
+            (json!(1.9e9), 1_900_000_000),
+        ] {
+            let token = encode_unsigned_jwt(&json!({ "exp": exp }));
+            assert_eq!(
+                decode_jwt_claims(&token).unwrap().exp,
+                Some(expected),
+                "{exp}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`secret`]: `Secret`, a string that never prints its value.
 //! - [`jwt`]: unsigned JWT claim decoding.
+//! - [`redact`]: the one redaction rule for text from outside (exact secrets, then token
+//!   shapes, then the cut).
 //! - [`tokens`]: `ExternalAuthTokens`, what a host or a bearer source hands over.
 //! - [`credentials`]: `Credentials`, `ApiAuthMode`, `AccountState`.
 //! - [`error`]: `AuthError`, `RefreshError`.
@@ -36,6 +38,7 @@ pub mod error;
 pub mod jwt;
 pub mod manager;
 pub mod recovery;
+pub mod redact;
 pub mod refresh;
 pub mod secret;
 mod single_flight;
@@ -49,10 +52,11 @@ pub use manager::{AuthManager, AuthManagerConfig};
 pub use recovery::{
     RecoveryMode, RecoveryOutcome, RecoveryStep, UnauthorizedRecovery, UnavailableReason,
 };
+pub use redact::{redact, redact_to_bytes, redact_to_chars};
 pub use refresh::command::{CommandAuthConfig, CommandBearerSource};
 pub use refresh::external::{
     ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason, RefresherKind,
 };
 pub use secret::{redact_secrets, Secret};
 pub use store::StoreMode;
-pub use tokens::{ChatgptMetadata, ExternalAuthTokens};
+pub use tokens::{check_header_value, ChatgptMetadata, ExternalAuthTokens, HeaderUnsafe};

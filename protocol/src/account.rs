@@ -168,6 +168,18 @@ pub struct AccountUpdatedNotification {
     pub plan_type: Option<PlanType>,
 }
 
+/// `warning` (Codex's `WarningNotification`): something the user should know that is not
+/// the answer to a request — here, refreshed ChatGPT tokens that could not be written to
+/// `auth.json` and are kept in memory (docs/protocol.md §4.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WarningNotification {
+    /// A short message for the user.
+    pub message: String,
+    /// The thread it concerns; `null` for the account.
+    pub thread_id: Option<String>,
+}
+
 /// `account/read` params.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -301,4 +313,8 @@ notification!(
 notification!(
     /// `account/updated`.
     AccountUpdated, "account/updated", AccountUpdatedNotification
+);
+notification!(
+    /// `warning`.
+    Warning, "warning", WarningNotification
 );

@@ -99,6 +99,7 @@ pub fn all() -> Vec<MessageSchema> {
     request::<account::ChatgptAuthTokensRefresh>("server", &mut out);
     notification::<account::AccountLoginCompleted>("server", &mut out);
     notification::<account::AccountUpdated>("server", &mut out);
+    notification::<account::Warning>("server", &mut out);
     request::<model::ModelList>("host", &mut out);
     request::<turn::TurnStart>("host", &mut out);
     request::<turn::TurnInterrupt>("host", &mut out);

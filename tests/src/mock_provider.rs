@@ -78,6 +78,8 @@ pub enum Failure {
     MalformedSse,
     /// Stream the deltas, then `response.failed` with this message.
     ResponseFailed { message: String },
+    /// Stream the deltas, then an SSE `error` event with this message.
+    ErrorEvent { message: String },
     /// 401 whatever the token.
     UnauthorizedAlways,
 }

@@ -51,6 +51,18 @@ fn store_error(e: AuthError) -> ErrorObject {
     ErrorObject::internal(e.to_string())
 }
 
+/// A login's failure: a credential that is not usable (not a JWT, not a header value) is
+/// the caller's -32602, naming the field; a forced workspace -32600; the store -32603.
+fn login_error(e: AuthError) -> ErrorObject {
+    match e {
+        AuthError::InvalidAccessToken(_) | AuthError::InvalidCredential { .. } => {
+            ErrorObject::invalid_params(e.to_string())
+        }
+        AuthError::WorkspaceMismatch { .. } => ErrorObject::invalid_request(e.to_string()),
+        other => store_error(other),
+    }
+}
+
 pub async fn login(
     state: &Arc<AppState>,
     ctx: &mut RequestContext,
@@ -78,7 +90,7 @@ pub async fn login(
                 .auth
                 .login_api_key(Secret::new(api_key))
                 .await
-                .map_err(store_error)?;
+                .map_err(login_error)?;
             (LoginAccountResponse::ApiKey {}, creds)
         }
         LoginAccountParams::ChatgptAuthTokens {
@@ -97,13 +109,7 @@ pub async fn login(
                 .auth
                 .login_external_chatgpt(tokens)
                 .await
-                .map_err(|e| match e {
-                    AuthError::InvalidAccessToken(_) => ErrorObject::invalid_params(e.to_string()),
-                    AuthError::WorkspaceMismatch { .. } => {
-                        ErrorObject::invalid_request(e.to_string())
-                    }
-                    other => store_error(other),
-                })?;
+                .map_err(login_error)?;
             (LoginAccountResponse::ChatgptAuthTokens {}, creds)
         }
     };

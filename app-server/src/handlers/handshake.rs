@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authbridge_protocol::account::{AccountUpdated, AccountUpdatedNotification};
+use authbridge_protocol::account::{
+    AccountUpdated, AccountUpdatedNotification, Warning, WarningNotification,
+};
 use authbridge_protocol::handshake::{InitializeParams, InitializeResponse, ServerInfo};
 use authbridge_protocol::ErrorObject;
 
@@ -39,7 +41,8 @@ pub async fn initialize(
     );
     let current = state.auth.subscribe().borrow().clone();
     *state.told.lock().await = Some(current);
-    spawn_account_watcher(state.clone(), peer);
+    spawn_account_watcher(state.clone(), peer.clone());
+    spawn_storage_watcher(state.clone(), peer);
     let client = &params.client_info;
     Ok(InitializeResponse {
         user_agent: format!(
@@ -54,6 +57,30 @@ pub async fn initialize(
             version: SERVER_VERSION.into(),
         },
     })
+}
+
+/// Tells the host (`warning`) when refreshed tokens could not be written to `auth.json`
+/// and are kept in memory (§4.2); once per distinct problem. Ends with the connection.
+fn spawn_storage_watcher(state: Arc<AppState>, peer: PeerHandle) {
+    let mut problems = state.auth.subscribe_storage();
+    let cancel = peer.cancellation();
+    tokio::spawn(async move {
+        let mut pending = problems.borrow_and_update().clone();
+        loop {
+            if let Some(message) = pending.take() {
+                let note = WarningNotification {
+                    message,
+                    thread_id: None,
+                };
+                peer.notify::<Warning>(&note).await;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                changed = problems.changed() => if changed.is_err() { break },
+            }
+            pending = problems.borrow_and_update().clone();
+        }
+    });
 }
 
 /// Tells the host when the credentials' (mode, account id, plan) change without a host

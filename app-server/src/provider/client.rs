@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authbridge_auth_core::{redact, redact_to_bytes, Secret};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::Value;
@@ -134,7 +135,12 @@ impl ProviderClient {
                 read_bounded(&mut response, ERROR_BODY_LIMIT, self.timeouts.stream_idle).await;
             return Err(status_error(status.as_u16(), &body, auth.map(|a| a.bearer)));
         }
-        Ok(ResponseStream::new(response, self.timeouts.stream_idle))
+        let bearer = auth.map(|a| Secret::new(a.bearer));
+        Ok(ResponseStream::new(
+            response,
+            self.timeouts.stream_idle,
+            bearer,
+        ))
     }
 
     async fn http(&self) -> Result<&reqwest::Client, ProviderError> {
@@ -202,23 +208,22 @@ fn authorize(
 }
 
 /// The error for a non-2xx reply: the JSON body's `error.message`, else the status and the
-/// body's first 200 bytes. The bearer token is masked should the provider echo it.
+/// body's first 200 bytes. Every exact occurrence of the bearer sent is replaced, and then
+/// every token-shaped word, over the whole text *before* it is cut (a cut first could leave
+/// part of the token behind, no longer recognisable as one).
 fn status_error(status: u16, body: &[u8], bearer: Option<&str>) -> ProviderError {
+    let secrets: Vec<&str> = bearer.into_iter().collect();
     let from_json = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
         v.pointer("/error/message")
             .and_then(Value::as_str)
-            .map(str::to_string)
+            .map(|m| redact(m, &secrets))
     });
-    let mut message = from_json.unwrap_or_else(|| {
-        let snippet = &body[..body.len().min(SNIPPET_BYTES)];
+    let message = from_json.unwrap_or_else(|| {
         format!(
             "provider returned HTTP {status}: {}",
-            String::from_utf8_lossy(snippet)
+            redact_to_bytes(&String::from_utf8_lossy(body), &secrets, SNIPPET_BYTES)
         )
     });
-    if let Some(bearer) = bearer.filter(|b| !b.is_empty()) {
-        message = message.replace(bearer, "<redacted>");
-    }
     if status == 401 {
         ProviderError::Unauthorized { message }
     } else {

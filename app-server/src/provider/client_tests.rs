@@ -222,7 +222,7 @@ async fn error_messages_never_contain_the_bearer_token() {
         assert_eq!(
             unauthorized,
             ProviderError::Unauthorized {
-                message: "provider returned HTTP 401: bad credentials: Bearer <redacted>".into()
+                message: "provider returned HTTP 401: bad credentials: Bearer [redacted]".into()
             }
         );
         let forbidden = client()
@@ -234,7 +234,7 @@ async fn error_messages_never_contain_the_bearer_token() {
             forbidden,
             ProviderError::Http {
                 status: 403,
-                message: "Bearer <redacted>".into()
+                message: "Bearer [redacted]".into()
             }
         );
         let refused = client()

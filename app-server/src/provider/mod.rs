@@ -17,6 +17,8 @@ pub mod stream;
 #[cfg(test)]
 mod client_tests;
 #[cfg(test)]
+mod redaction_tests;
+#[cfg(test)]
 mod sse_tests;
 #[cfg(test)]
 mod stream_tests;

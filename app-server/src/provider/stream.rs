@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use authbridge_auth_core::{redact, Secret};
 use serde_json::Value;
 
 use super::client::why;
@@ -17,6 +18,8 @@ pub struct ResponseStream {
     pending: VecDeque<SseEvent>,
     idle: Duration,
     state: State,
+    /// The bearer this request sent: replaced wherever the provider quotes it.
+    bearer: Option<Secret>,
 }
 
 enum State {
@@ -26,13 +29,14 @@ enum State {
 }
 
 impl ResponseStream {
-    pub(super) fn new(response: reqwest::Response, idle: Duration) -> Self {
+    pub(super) fn new(response: reqwest::Response, idle: Duration, bearer: Option<Secret>) -> Self {
         ResponseStream {
             response,
             parser: SseParser::new(),
             pending: VecDeque::new(),
             idle,
             state: State::Streaming,
+            bearer,
         }
     }
 
@@ -66,7 +70,8 @@ impl ResponseStream {
     /// One parsed event's meaning, or one chunk read (`Ok(None)`: nothing meaningful yet).
     async fn step(&mut self) -> Result<Option<TurnEvent>, ProviderError> {
         if let Some(event) = self.pending.pop_front() {
-            return interpret(&event);
+            let secrets: Vec<&str> = self.bearer.iter().map(Secret::expose).collect();
+            return interpret(&event, &secrets);
         }
         let chunk = match tokio::time::timeout(self.idle, self.response.chunk()).await {
             Err(_) => {
@@ -98,8 +103,9 @@ impl ResponseStream {
 }
 
 /// Maps one SSE event per §6.2: `type` in the JSON data names it, the `event:` line is the
-/// fallback; unknown events and `[DONE]` are ignored.
-fn interpret(event: &SseEvent) -> Result<Option<TurnEvent>, ProviderError> {
+/// fallback; unknown events and `[DONE]` are ignored. A failure's message is the
+/// provider's, with `secrets` (the bearer sent) and token-shaped words redacted, whole.
+fn interpret(event: &SseEvent, secrets: &[&str]) -> Result<Option<TurnEvent>, ProviderError> {
     if event.data.trim() == "[DONE]" {
         return Ok(None);
     }
@@ -119,14 +125,17 @@ fn interpret(event: &SseEvent) -> Result<Option<TurnEvent>, ProviderError> {
         Some("response.output_text.delta") => Ok(text("/delta").map(TurnEvent::Delta)),
         Some("response.completed") => Ok(Some(TurnEvent::Completed)),
         Some("response.failed") => Err(ProviderError::Failed(
-            text("/response/error/message").unwrap_or_else(|| {
-                "the provider reported response.failed without a message".into()
-            }),
+            text("/response/error/message")
+                .map(|m| redact(&m, secrets))
+                .unwrap_or_else(|| {
+                    "the provider reported response.failed without a message".into()
+                }),
         )),
         Some("error") => Err(ProviderError::Failed(
             text("/message")
                 .or_else(|| text("/error/message"))
                 .or_else(|| (json.is_none() && !event.data.is_empty()).then(|| event.data.clone()))
+                .map(|m| redact(&m, secrets))
                 .unwrap_or_else(|| "the provider reported an error without a message".into()),
         )),
         _ => Ok(None),

@@ -9,7 +9,7 @@ use crate::manager::{read_lock, write_lock, AuthManager, Local, Shared};
 use crate::refresh::external::{ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason};
 use crate::secret::Secret;
 use crate::single_flight::Joined;
-use crate::tokens::ExternalAuthTokens;
+use crate::tokens::{check_header_value, ExternalAuthTokens};
 
 fn timed_out(shared: &Shared) -> RefreshError {
     RefreshError::transient(format!(
@@ -73,7 +73,7 @@ impl AuthManager {
         r: Arc<dyn ExternalAuthRefresher>,
     ) -> Result<Credentials, AuthError> {
         if let Some(tokens) = r.resolve().await? {
-            return Ok(remember_bearer(&self.local, &tokens));
+            return Ok(remember_bearer(&self.local, &tokens)?);
         }
         if let Some(c) = read_lock(&self.local.bearer).clone() {
             return Ok(c);
@@ -113,7 +113,7 @@ impl AuthManager {
                     let tokens = tokio::time::timeout(timeout, refresher.refresh(ctx))
                         .await
                         .map_err(|_| err)??;
-                    remember_bearer(&local, &tokens);
+                    remember_bearer(&local, &tokens)?;
                     Ok(())
                 }
             });
@@ -130,11 +130,21 @@ impl AuthManager {
     }
 }
 
-fn remember_bearer(local: &Local, tokens: &ExternalAuthTokens) -> Credentials {
+/// Keeps a bearer source's token, once it is known to be usable in a header: a token with a
+/// CR or LF would fail every request without a 401, so it is refused here (and not kept).
+fn remember_bearer(
+    local: &Local,
+    tokens: &ExternalAuthTokens,
+) -> Result<Credentials, RefreshError> {
+    check_header_value(tokens.access_token().expose()).map_err(|why| {
+        RefreshError::transient(format!(
+            "the provider auth command produced an unusable token: {why}"
+        ))
+    })?;
     let mut slot = write_lock(&local.bearer);
     if let Some(c) = slot.as_ref() {
         if c.bearer_token() == tokens.access_token() {
-            return c.clone();
+            return Ok(c.clone());
         }
     }
     let c = Credentials::api_key(
@@ -142,7 +152,7 @@ fn remember_bearer(local: &Local, tokens: &ExternalAuthTokens) -> Credentials {
         CredentialSource::ExternalBearer,
     );
     *slot = Some(c.clone());
-    c
+    Ok(c)
 }
 
 impl Shared {
@@ -173,6 +183,9 @@ async fn run_chatgpt_refresh(
         AuthError::MissingChatgptMetadata => RefreshError::transient(e.to_string()),
         AuthError::InvalidAccessToken(why) => {
             RefreshError::transient(format!("invalid auth refresh response: {why}"))
+        }
+        AuthError::InvalidCredential { field, why } => {
+            RefreshError::transient(format!("invalid auth refresh response: {field}: {why}"))
         }
         AuthError::WorkspaceMismatch { forced, received } => RefreshError::transient(format!(
             "external auth refresh returned workspace \"{received}\", expected \"{forced}\""

@@ -8,7 +8,7 @@ use crate::secret::Secret;
 use crate::store::file::{self, AuthFile};
 use crate::store::lock::AuthFileLock;
 use crate::store::StoreMode;
-use crate::tokens::ExternalAuthTokens;
+use crate::tokens::{check_header_value, ExternalAuthTokens};
 
 impl AuthManager {
     /// Stores an API key (file or ephemeral). A corrupt `auth.json` is first moved aside to
@@ -17,6 +17,10 @@ impl AuthManager {
         if self.external_tokens_active() {
             return Err(AuthError::ExternalAuthActive);
         }
+        check_header_value(key.expose()).map_err(|why| AuthError::InvalidCredential {
+            field: "apiKey",
+            why,
+        })?;
         let creds = Credentials::api_key(key.clone(), CredentialSource::StoredApiKey);
         let sh = &self.shared;
         let _guard = sh.managed_lock.lock().await;
@@ -37,6 +41,7 @@ impl AuthManager {
         st.stamp = file::stamp(&sh.auth_path);
         *lock(&sh.permanent) = None;
         sh.commit(st);
+        sh.forget_unsaved();
         Ok(creds)
     }
 
@@ -80,6 +85,7 @@ impl AuthManager {
         st.stamp = None;
         *lock(&sh.permanent) = None;
         sh.commit(st);
+        sh.forget_unsaved();
         Ok(())
     }
 }
@@ -92,6 +98,18 @@ pub(crate) fn validate_external(
     let meta = tokens
         .chatgpt_metadata()
         .ok_or(AuthError::MissingChatgptMetadata)?;
+    // Both go into headers of every provider request: a CR/LF there would fail every
+    // request without a 401, so nothing would ever heal it (§3.1).
+    check_header_value(tokens.access_token().expose()).map_err(|why| {
+        AuthError::InvalidCredential {
+            field: "accessToken",
+            why,
+        }
+    })?;
+    check_header_value(&meta.account_id).map_err(|why| AuthError::InvalidCredential {
+        field: "chatgptAccountId",
+        why,
+    })?;
     let claims = decode_jwt_claims(tokens.access_token().expose())
         .map_err(|e| AuthError::InvalidAccessToken(e.to_string()))?;
     if let Some(forced) = &sh.cfg.forced_chatgpt_workspace_id {

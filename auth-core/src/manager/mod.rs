@@ -98,6 +98,15 @@ pub(crate) struct Shared {
     proactive_tried: Mutex<Option<Secret>>,
     next_stat_ms: AtomicI64,
     endpoint: TokenEndpoint,
+    /// Refresh tokens the endpoint has accepted (and rotated): never sent again (§4.2).
+    spent: Mutex<Vec<Secret>>,
+    /// Refreshed tokens that could not be written to `auth.json` (disk full, read-only):
+    /// in use from memory, written at the next chance.
+    unsaved: Mutex<Option<managed::Unsaved>>,
+    /// True while `unsaved` holds tokens: the hot path reads this, not the mutex.
+    has_unsaved: std::sync::atomic::AtomicBool,
+    /// The storage problem the host is told about (`None` once the tokens are saved).
+    storage_tx: watch::Sender<Option<String>>,
 }
 
 /// Per-manager parts: a derived bearer manager has its own refresher and token.
@@ -176,6 +185,10 @@ impl AuthManager {
             proactive_tried: Mutex::new(None),
             next_stat_ms: AtomicI64::new(now_ms() + 1000),
             endpoint,
+            spent: Mutex::new(Vec::new()),
+            unsaved: Mutex::new(None),
+            has_unsaved: std::sync::atomic::AtomicBool::new(false),
+            storage_tx: watch::channel(None).0,
         };
         Arc::new(AuthManager {
             shared: Arc::new(shared),
@@ -193,9 +206,16 @@ impl AuthManager {
             }
         }
         let now = now_ms();
-        let Some(creds) = self.shared.current(now)? else {
+        let Some(mut creds) = self.shared.current(now)? else {
             return Ok(None);
         };
+        if creds.source() == CredentialSource::ManagedChatgpt && self.shared.save_due(now) {
+            self.shared.save_unsaved().await;
+            match self.shared.current(now)? {
+                Some(c) => creds = c,
+                None => return Ok(None),
+            }
+        }
         match creds.source() {
             CredentialSource::ManagedChatgpt if self.shared.managed_due(&creds, now) => {
                 if let Err(e) = self.shared.refresh_managed_from(&creds).await {
@@ -280,6 +300,18 @@ impl AuthManager {
         UnauthorizedRecovery::new(self.clone(), rejected.clone())
     }
 
+    /// Why refreshed managed tokens are held in memory only (writing `auth.json` failed),
+    /// or `None` when everything is saved. Changes are seen with [`Self::subscribe_storage`].
+    pub fn storage_problem(&self) -> Option<String> {
+        self.shared.storage_tx.borrow().clone()
+    }
+
+    /// Changes of [`Self::storage_problem`]: `Some(message)` when refreshed tokens could not
+    /// be written, `None` again once they are.
+    pub fn subscribe_storage(&self) -> watch::Receiver<Option<String>> {
+        self.shared.storage_tx.subscribe()
+    }
+
     /// Changes of (mode, account id, plan) of the account credentials (§3.7).
     pub fn subscribe(&self) -> watch::Receiver<AccountState> {
         self.shared.account_tx.subscribe()
@@ -308,9 +340,8 @@ impl AuthManager {
             return false;
         };
         // Cheap checks first: most calls see a token far from expiry.
-        if exp.saturating_mul(1000).saturating_sub(now) > ahead as i64
-            || self.chatgpt_refresher().is_none()
-        {
+        let ahead = i64::try_from(ahead).unwrap_or(i64::MAX);
+        if !crate::jwt::expires_within(exp, now, ahead) || self.chatgpt_refresher().is_none() {
             return false;
         }
         let mut tried = lock(&self.shared.proactive_tried);

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use crate::credentials::{AccountState, Credentials};
 use crate::error::{AuthError, RefreshError};
+use crate::jwt::expires_within;
 use crate::manager::{
     lock, read_lock, write_lock, Shared, State, Stored, MANAGED_AHEAD_MS, MANAGED_MAX_AGE_MS,
 };
@@ -50,6 +51,13 @@ impl Shared {
         let Some((stored, stamp)) = read_file(&self.auth_path) else {
             return false;
         };
+        if self.disk_is_stale(&stored) {
+            // The file still holds tokens we replaced in memory (their write failed):
+            // keep ours, never go back to a spent refresh token.
+            write_lock(&self.state).stamp = stamp;
+            return false;
+        }
+        self.forget_unsaved();
         let mut st = write_lock(&self.state);
         let before = stored_creds(&st.stored);
         st.stored = stored;
@@ -97,13 +105,14 @@ impl Shared {
     }
 
     pub(super) fn managed_due(&self, creds: &Credentials, now: i64) -> bool {
+        // Exact arithmetic: an `exp` of -1e16 or i64::MIN must not wrap into "far away".
         let exp_soon = creds
             .expires_at()
-            .is_some_and(|exp| exp.saturating_mul(1000) - now <= MANAGED_AHEAD_MS);
+            .is_some_and(|exp| expires_within(exp, now, MANAGED_AHEAD_MS));
         let old = creds
             .managed_tokens()
             .and_then(|m| m.last_refresh)
-            .is_none_or(|t| now - t.timestamp_millis() > MANAGED_MAX_AGE_MS);
+            .is_none_or(|t| now.saturating_sub(t.timestamp_millis()) > MANAGED_MAX_AGE_MS);
         if !(exp_soon || old) || self.permanent_for(creds).is_some() {
             return false;
         }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::RefreshError;
-use crate::secret::{redact_secrets, Secret};
+use crate::redact::redact_to_chars;
+use crate::secret::Secret;
 
 /// Tokens a successful refresh returned; absent fields keep the stored ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,13 +100,13 @@ impl TokenEndpoint {
                 Err(_) => Err(transient(status.as_str(), "unparsable response body")),
             };
         }
-        // An endpoint that echoes the refresh token must not put it in our message.
-        Err(match classify_failure(status.as_u16(), &bytes) {
-            RefreshError::Transient(m) => {
-                RefreshError::Transient(m.replace(refresh_token.expose(), "[redacted]"))
-            }
-            permanent => permanent,
-        })
+        // An endpoint that echoes the refresh token must not put it in our message: it is
+        // replaced before the message is cut (`classify_failure_redacting`).
+        Err(classify_failure_redacting(
+            status.as_u16(),
+            &bytes,
+            &[refresh_token.expose()],
+        ))
     }
 }
 
@@ -115,6 +116,12 @@ fn transient(status: &str, message: &str) -> RefreshError {
 
 /// Classifies a non-2xx answer (§4.2): `error.code`, else `error` as a string, else `code`.
 pub fn classify_failure(status: u16, body: &[u8]) -> RefreshError {
+    classify_failure_redacting(status, body, &[])
+}
+
+/// [`classify_failure`], with every exact occurrence of `secrets` (the refresh token sent)
+/// and every token-shaped word replaced in the message before it is cut to 200 characters.
+pub fn classify_failure_redacting(status: u16, body: &[u8], secrets: &[&str]) -> RefreshError {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let code = json.as_ref().and_then(|v| {
         v.get("error")
@@ -142,7 +149,10 @@ pub fn classify_failure(status: u16, body: &[u8]) -> RefreshError {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    transient(&status.to_string(), &redact_secrets(message.trim(), 200))
+    transient(
+        &status.to_string(),
+        &redact_to_chars(message.trim(), secrets, 200),
+    )
 }
 
 #[cfg(test)]
@@ -186,5 +196,18 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn an_echoed_refresh_token_is_replaced_before_the_message_is_cut() {
+        let rt = "rt_opaque_0123456789abcdefghij";
+        let body = format!("{}{rt} and more", "m".repeat(190));
+        let err = classify_failure_redacting(500, body.as_bytes(), &[rt]);
+        let msg = err.message();
+        assert!(!msg.contains("rt_opaque"), "{msg}");
+        assert!(
+            msg.ends_with(&format!("{}[redacted]", "m".repeat(190))),
+            "{msg}"
+        );
     }
 }

@@ -66,6 +66,9 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
                 "type": "response.failed",
                 "response": {"id": "resp_mock", "status": "failed", "error": {"message": message}}
             }),
+            Some(Failure::ErrorEvent { message }) => json!({
+                "type": "error", "code": "server_error", "message": message
+            }),
             _ => json!({
                 "type": "response.completed",
                 "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat()}
