@@ -116,6 +116,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_requests: usize,
+    /// How long a login or logout waits for another process's `auth.json.lock` (§4.1).
+    #[serde(default = "default_auth_lock_timeout")]
+    pub auth_lock_timeout_ms: u64,
     #[serde(default)]
     pub model_providers: BTreeMap<String, ProviderConfig>,
 }
@@ -134,6 +137,9 @@ fn default_refresh_ahead() -> u64 {
 }
 fn default_token_url() -> String {
     "https://auth.openai.com/oauth/token".into()
+}
+fn default_auth_lock_timeout() -> u64 {
+    5_000
 }
 fn default_token_timeout() -> u64 {
     30_000

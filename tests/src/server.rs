@@ -168,6 +168,20 @@ pub fn test_cmd_bin(built: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(built))
 }
 
+/// A command running `authbridge-test-cmd` the way the server under test runs (through
+/// `AUTHBRIDGE_BIN_WRAPPER` when set): a second process of the same platform, e.g. to hold
+/// `auth.json.lock` with the same kind of lock the server takes.
+pub fn test_cmd_command(built: &str) -> tokio::process::Command {
+    match wrapper() {
+        Some(wrapper) => {
+            let mut cmd = tokio::process::Command::new(wrapper);
+            cmd.arg(test_cmd_bin(built));
+            cmd
+        }
+        None => tokio::process::Command::new(test_cmd_bin(built)),
+    }
+}
+
 /// The usual overrides pointing the built-in `openai` provider at a mock, with a short
 /// host-refresh timeout.
 pub fn openai_overrides(mock_url: &str, refresh_timeout_ms: u64) -> Vec<String> {

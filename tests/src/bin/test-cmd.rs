@@ -7,6 +7,9 @@
 //! authbridge-test-cmd fail <code> <message>    print the message on stderr, exit with <code>
 //! authbridge-test-cmd hang                     never exit (gives up after 10 minutes)
 //! authbridge-test-cmd flood <stdout|stderr> <bytes>   write that many bytes, then exit 0
+//! authbridge-test-cmd lock <file>             take an exclusive lock on <file> (created if
+//!                                              missing), print `locked`, hold it until
+//!                                              stdin closes
 //! authbridge-test-cmd tree <host:port>         start a child that connects to <host:port>
 //!                                              and holds the connection, then hang
 //! ```
@@ -65,6 +68,24 @@ fn main() -> ExitCode {
                 }
                 left -= n;
             }
+            ExitCode::SUCCESS
+        }
+        "lock" => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(arg(1));
+            let Ok(file) = file else {
+                return ExitCode::FAILURE;
+            };
+            if file.lock().is_err() {
+                return ExitCode::FAILURE;
+            }
+            println!("locked");
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stdin().read(&mut [0u8; 1]);
+            drop(file);
             ExitCode::SUCCESS
         }
         "tree" => {
