@@ -304,11 +304,20 @@ fn unknown_field(message: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_string())
 }
 
-/// Expands a leading `~` to the user's home directory.
+/// The user's home directory by the platform's conventions (the `home` crate): `$HOME`
+/// (else the password database) on Unix, `%USERPROFILE%` (else the profile folder) on
+/// Windows. An empty value counts as unset.
+pub fn user_home() -> Option<PathBuf> {
+    home::home_dir().filter(|h| !h.as_os_str().is_empty())
+}
+
+/// Expands a leading `~` (`~/` or, on Windows, `~\\`) to the user's home directory.
 pub fn expand_tilde(path: &str) -> PathBuf {
-    if path == "~" || path.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/'));
+    let sep = path == "~" || path.starts_with("~/") || (cfg!(windows) && path.starts_with("~\\"));
+    if sep {
+        if let Some(home) = user_home() {
+            let rest = path[1..].trim_start_matches(['/', '\\']);
+            return home.join(rest);
         }
     }
     PathBuf::from(path)
@@ -322,8 +331,8 @@ pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = std::env::var_os("AUTHBRIDGE_HOME").filter(|d| !d.is_empty()) {
         return Ok(expand_tilde(&dir.to_string_lossy()));
     }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".authbridge")),
+    match user_home() {
+        Some(home) => Ok(home.join(".authbridge")),
         None => Err(ConfigError::NoHome),
     }
 }
