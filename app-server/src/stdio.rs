@@ -18,6 +18,9 @@ pub type Input = Box<dyn AsyncRead + Unpin + Send>;
 /// The boxed output half.
 pub type Output = Box<dyn AsyncWrite + Unpin + Send>;
 
+#[cfg(not(any(unix, windows)))]
+compile_error!("authbridge's stdio supports Unix and Windows only");
+
 #[cfg(unix)]
 pub use unix::stdio;
 #[cfg(all(unix, test))]

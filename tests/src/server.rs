@@ -158,6 +158,15 @@ pub fn wrapped() -> bool {
     wrapper().is_some()
 }
 
+/// The OS the server under test was built for, as its user agent names it:
+/// `AUTHBRIDGE_BIN_OS` (`windows` when testing the `.exe` under wine), else this platform's.
+pub fn server_os() -> String {
+    std::env::var("AUTHBRIDGE_BIN_OS")
+        .ok()
+        .filter(|os| !os.is_empty())
+        .unwrap_or_else(|| std::env::consts::OS.to_owned())
+}
+
 /// The `authbridge-test-cmd` for the server under test: `AUTHBRIDGE_TEST_CMD` (the `.exe`
 /// when the server is the Windows binary), else `built` (a test's
 /// `env!("CARGO_BIN_EXE_authbridge-test-cmd")`).

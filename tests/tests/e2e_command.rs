@@ -91,6 +91,7 @@ async fn five_turns_waiting_on_a_hanging_command_fail_together_at_its_one_deadli
         let message = failure_message(&done);
         assert!(message.contains("` timed out after 1000ms"), "{message}");
     }
+    eprintln!("five waiters on a hanging command ended at {ended:?}");
     // One run, one deadline: before the fix they failed at 1, 2, 3, 4 and 5 s.
     let last = *ended.iter().max().unwrap();
     assert!(

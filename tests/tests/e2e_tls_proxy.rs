@@ -120,6 +120,7 @@ async fn without_the_ca_the_turn_fails_with_a_tls_error_naming_the_host() {
     let done = s.turn("over tls").await;
     assert_eq!(status(&done), "failed", "{done}");
     let text = message(&done);
+    eprintln!("the TLS failure: {text}");
     assert!(text.contains("https://127.0.0.1:"), "{text}");
     assert!(text.to_lowercase().contains("certificate"), "{text}");
     assert_eq!(backend.mock.request_count(), 0);

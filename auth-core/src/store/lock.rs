@@ -61,6 +61,9 @@ fn open(dir: &Path) -> Result<(File, PathBuf), AuthError> {
     Ok((file, path))
 }
 
+#[cfg(not(any(unix, windows)))]
+compile_error!("auth.json.lock supports Unix and Windows only");
+
 /// The lock file is never followed through a symlink (a dangling link must not create a
 /// file outside the home): Unix `O_NOFOLLOW` (the open fails with `ELOOP`), mode 0600.
 #[cfg(unix)]
