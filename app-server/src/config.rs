@@ -120,6 +120,9 @@ pub struct Config {
     /// reading (docs/protocol.md §1.2).
     #[serde(default = "default_max_unsent_output_bytes")]
     pub max_unsent_output_bytes: usize,
+    /// How long a login or logout waits for another process's `auth.json.lock` (§4.1).
+    #[serde(default = "default_auth_lock_timeout")]
+    pub auth_lock_timeout_ms: u64,
     #[serde(default)]
     pub model_providers: BTreeMap<String, ProviderConfig>,
 }
@@ -138,6 +141,9 @@ fn default_refresh_ahead() -> u64 {
 }
 fn default_token_url() -> String {
     "https://auth.openai.com/oauth/token".into()
+}
+fn default_auth_lock_timeout() -> u64 {
+    5_000
 }
 fn default_token_timeout() -> u64 {
     30_000
@@ -305,11 +311,20 @@ fn unknown_field(message: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_string())
 }
 
-/// Expands a leading `~` to the user's home directory.
+/// The user's home directory by the platform's conventions (the `home` crate): `$HOME`
+/// (else the password database) on Unix, `%USERPROFILE%` (else the profile folder) on
+/// Windows. An empty value counts as unset.
+pub fn user_home() -> Option<PathBuf> {
+    home::home_dir().filter(|h| !h.as_os_str().is_empty())
+}
+
+/// Expands a leading `~` (`~/` or, on Windows, `~\\`) to the user's home directory.
 pub fn expand_tilde(path: &str) -> PathBuf {
-    if path == "~" || path.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/'));
+    let sep = path == "~" || path.starts_with("~/") || (cfg!(windows) && path.starts_with("~\\"));
+    if sep {
+        if let Some(home) = user_home() {
+            let rest = path[1..].trim_start_matches(['/', '\\']);
+            return home.join(rest);
         }
     }
     PathBuf::from(path)
@@ -323,8 +338,8 @@ pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = std::env::var_os("AUTHBRIDGE_HOME").filter(|d| !d.is_empty()) {
         return Ok(expand_tilde(&dir.to_string_lossy()));
     }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".authbridge")),
+    match user_home() {
+        Some(home) => Ok(home.join(".authbridge")),
         None => Err(ConfigError::NoHome),
     }
 }

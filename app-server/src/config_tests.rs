@@ -21,6 +21,7 @@ fn an_empty_home_gives_the_contract_defaults() {
     assert_eq!(c.max_message_bytes, 16 * 1024 * 1024);
     assert_eq!(c.max_in_flight_requests, 1024);
     assert_eq!(c.max_unsent_output_bytes, 64 * 1024 * 1024);
+    assert_eq!(c.auth_lock_timeout_ms, 5_000);
     assert_eq!(c.cli_auth_credentials_store, CredentialsStore::File);
     let p = c.active_provider();
     assert_eq!(p.base_url, "https://api.openai.com/v1");

@@ -132,18 +132,16 @@ async fn terminate() {
     std::future::pending::<()>().await;
 }
 
-/// 1,000 streaming turns need ~1,000 sockets: raise the soft limit to the hard one.
+/// 1,000 streaming turns need ~1,000 sockets: raise the soft limit as far as allowed. The
+/// `rlimit` crate caps the request where the OS needs it (macOS refuses more than
+/// `kern.maxfilesperproc`, so asking for an "unlimited" hard limit fails there).
+#[cfg(unix)]
 fn raise_open_file_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::debug!(error = %e, "could not raise the open-file limit");
     }
 }
+
+/// Windows has no per-process descriptor limit for sockets; nothing to raise.
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}

@@ -59,6 +59,7 @@ impl AppState {
             client_id: config.chatgpt_client_id.clone(),
             token_timeout: Duration::from_millis(config.chatgpt_token_timeout_ms),
             external_refresh_timeout: config.external_refresh_timeout(),
+            lock_timeout: Duration::from_millis(config.auth_lock_timeout_ms),
         });
         let provider = config.active_provider().clone();
         let provider_auth = if provider.requires_openai_auth {

@@ -1,88 +1,161 @@
-//! stdin/stdout as async halves: non-blocking pipes or sockets (no thread hop per read or
-//! write) when the host connected us with pipes, tokio's blocking handles otherwise (a
-//! terminal, a file, `/dev/null`).
+//! stdin/stdout as async halves.
+//!
+//! Unix: non-blocking pipes or sockets (no thread hop per read or write) when the host
+//! connected us with pipes, tokio's blocking handles otherwise (a terminal, a file,
+//! `/dev/null`). Windows: tokio's handles always (anonymous pipes cannot be registered with
+//! the reactor), and Ctrl-C / Ctrl-Break end the input, so they are handled exactly like the
+//! host closing stdin.
 
+use std::future::Future;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::unix::pipe;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The boxed input half.
 pub type Input = Box<dyn AsyncRead + Unpin + Send>;
 /// The boxed output half.
 pub type Output = Box<dyn AsyncWrite + Unpin + Send>;
 
-/// stdin and stdout, as fast as they can be. Must be called inside a tokio runtime.
+#[cfg(not(any(unix, windows)))]
+compile_error!("authbridge's stdio supports Unix and Windows only");
+
+#[cfg(unix)]
+pub use unix::stdio;
+#[cfg(all(unix, test))]
+use unix::{fd_kind, input, output, FdKind};
+
+/// stdin and stdout through tokio's handles; stdin ends at a Ctrl-C or Ctrl-Break. Must be
+/// called inside a tokio runtime.
+#[cfg(windows)]
 pub fn stdio() -> io::Result<(Input, Output)> {
-    Ok((input(libc::STDIN_FILENO)?, output(libc::STDOUT_FILENO)?))
+    let mut ctrl_c = tokio::signal::windows::ctrl_c()?;
+    let mut ctrl_break = tokio::signal::windows::ctrl_break()?;
+    let stop = async move {
+        tokio::select! {
+            _ = ctrl_c.recv() => {}
+            _ = ctrl_break.recv() => {}
+        }
+    };
+    let input = EndWhen::new(tokio::io::stdin(), stop);
+    Ok((Box::new(input), Box::new(tokio::io::stdout())))
 }
 
-/// What a file descriptor is, as far as choosing the I/O goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FdKind {
-    /// A pipe or FIFO: registered with the reactor, non-blocking.
-    Pipe,
-    /// A stream socket (Node.js, for one, gives children socket pairs): same.
-    Socket,
-    /// Anything else: blocking I/O on tokio's helper threads.
-    Other,
+/// A reader that reports end of input once `stop` completes (a console control event),
+/// whatever the inner reader is doing; from then on it stays at end of input.
+pub struct EndWhen<R> {
+    inner: R,
+    stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
-pub(crate) fn fd_kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `stat` is plain data that fstat fills in; the fd is borrowed, so open.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
-        return Err(io::Error::last_os_error());
+impl<R> EndWhen<R> {
+    /// `inner`, ended early by `stop`.
+    pub fn new(inner: R, stop: impl Future<Output = ()> + Send + 'static) -> Self {
+        EndWhen {
+            inner,
+            stop: Some(Box::pin(stop)),
+        }
     }
-    Ok(match stat.st_mode & libc::S_IFMT {
-        libc::S_IFIFO => FdKind::Pipe,
-        libc::S_IFSOCK => FdKind::Socket,
-        _ => FdKind::Other,
-    })
 }
 
-/// A duplicate of `fd`, so dropping our half never closes the process's stdin/stdout
-/// (a later `open` would then reuse the number).
-fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: the caller names a descriptor that is open for the life of the process.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned()
+impl<R: AsyncRead + Unpin> AsyncRead for EndWhen<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(stop) = self.stop.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        if stop.as_mut().poll(cx).is_ready() {
+            self.stop = None;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
 }
 
-fn socket(owned: OwnedFd) -> io::Result<tokio::net::UnixStream> {
-    let stream = std::os::unix::net::UnixStream::from(owned);
-    stream.set_nonblocking(true)?;
-    tokio::net::UnixStream::from_std(stream)
+#[cfg(unix)]
+mod unix {
+    use std::io;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+    use tokio::net::unix::pipe;
+
+    use super::{Input, Output};
+
+    /// stdin and stdout, as fast as they can be. Must be called inside a tokio runtime.
+    pub fn stdio() -> io::Result<(Input, Output)> {
+        Ok((input(libc::STDIN_FILENO)?, output(libc::STDOUT_FILENO)?))
+    }
+
+    /// What a file descriptor is, as far as choosing the I/O goes.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum FdKind {
+        /// A pipe or FIFO: registered with the reactor, non-blocking.
+        Pipe,
+        /// A stream socket (Node.js, for one, gives children socket pairs): same.
+        Socket,
+        /// Anything else: blocking I/O on tokio's helper threads.
+        Other,
+    }
+
+    pub(crate) fn fd_kind(fd: BorrowedFd<'_>) -> io::Result<FdKind> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `stat` is plain data that fstat fills in; the fd is borrowed, so open.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut stat) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(match stat.st_mode & libc::S_IFMT {
+            libc::S_IFIFO => FdKind::Pipe,
+            libc::S_IFSOCK => FdKind::Socket,
+            _ => FdKind::Other,
+        })
+    }
+
+    /// A duplicate of `fd`, so dropping our half never closes the process's stdin/stdout
+    /// (a later `open` would then reuse the number).
+    fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
+        // SAFETY: the caller names a descriptor that is open for the life of the process.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        borrowed.try_clone_to_owned()
+    }
+
+    fn socket(owned: OwnedFd) -> io::Result<tokio::net::UnixStream> {
+        let stream = std::os::unix::net::UnixStream::from(owned);
+        stream.set_nonblocking(true)?;
+        tokio::net::UnixStream::from_std(stream)
+    }
+
+    /// The input half for `fd` (stdin in production; any readable fd in tests).
+    pub(crate) fn input(fd: RawFd) -> io::Result<Input> {
+        let owned = duplicate(fd)?;
+        Ok(match fd_kind(owned.as_fd())? {
+            FdKind::Pipe => Box::new(pipe::Receiver::from_owned_fd(owned)?),
+            FdKind::Socket => Box::new(socket(owned)?),
+            FdKind::Other if fd == libc::STDIN_FILENO => Box::new(tokio::io::stdin()),
+            FdKind::Other => Box::new(tokio::fs::File::from_std(owned.into())),
+        })
+    }
+
+    /// The output half for `fd` (stdout in production; any writable fd in tests).
+    pub(crate) fn output(fd: RawFd) -> io::Result<Output> {
+        let owned = duplicate(fd)?;
+        Ok(match fd_kind(owned.as_fd())? {
+            FdKind::Pipe => Box::new(pipe::Sender::from_owned_fd(owned)?),
+            FdKind::Socket => Box::new(socket(owned)?),
+            FdKind::Other if fd == libc::STDOUT_FILENO => Box::new(tokio::io::stdout()),
+            FdKind::Other => Box::new(tokio::fs::File::from_std(owned.into())),
+        })
+    }
 }
 
-/// The input half for `fd` (stdin in production; any readable fd in tests).
-pub(crate) fn input(fd: RawFd) -> io::Result<Input> {
-    let owned = duplicate(fd)?;
-    Ok(match fd_kind(owned.as_fd())? {
-        FdKind::Pipe => Box::new(pipe::Receiver::from_owned_fd(owned)?),
-        FdKind::Socket => Box::new(socket(owned)?),
-        FdKind::Other if fd == libc::STDIN_FILENO => Box::new(tokio::io::stdin()),
-        FdKind::Other => Box::new(tokio::fs::File::from_std(owned.into())),
-    })
-}
-
-/// The output half for `fd` (stdout in production; any writable fd in tests).
-pub(crate) fn output(fd: RawFd) -> io::Result<Output> {
-    let owned = duplicate(fd)?;
-    Ok(match fd_kind(owned.as_fd())? {
-        FdKind::Pipe => Box::new(pipe::Sender::from_owned_fd(owned)?),
-        FdKind::Socket => Box::new(socket(owned)?),
-        FdKind::Other if fd == libc::STDOUT_FILENO => Box::new(tokio::io::stdout()),
-        FdKind::Other => Box::new(tokio::fs::File::from_std(owned.into())),
-    })
-}
-
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use std::io::{Read, Seek, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -147,5 +220,45 @@ mod tests {
         let mut got = String::new();
         input.read_to_string(&mut got).await.unwrap();
         assert_eq!(got, "from a file\n");
+    }
+}
+
+#[cfg(test)]
+mod end_when_tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::EndWhen;
+
+    #[tokio::test]
+    async fn input_ends_when_the_stop_event_fires_even_while_a_read_waits() {
+        let (_host, server) = tokio::io::duplex(64);
+        let (fire, fired) = tokio::sync::oneshot::channel::<()>();
+        let mut input = EndWhen::new(server, async move {
+            let _ = fired.await;
+        });
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            input.read_to_end(&mut got).await.map(|_| got)
+        });
+        fire.send(()).unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), reader)
+            .await
+            .expect("the read ended")
+            .unwrap()
+            .unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[tokio::test]
+    async fn bytes_pass_through_until_the_stop_event() {
+        let (mut host, server) = tokio::io::duplex(64);
+        let mut input = EndWhen::new(server, std::future::pending());
+        tokio::io::AsyncWriteExt::write_all(&mut host, b"abc")
+            .await
+            .unwrap();
+        drop(host);
+        let mut got = String::new();
+        input.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "abc");
     }
 }

@@ -35,6 +35,7 @@
 
 pub mod credentials;
 pub mod error;
+pub mod http;
 pub mod jwt;
 pub mod manager;
 pub mod recovery;

@@ -21,6 +21,7 @@ pub mod refresh_policy;
 pub mod server;
 pub mod session;
 pub mod sys;
+pub mod tls;
 pub mod token_endpoint;
 pub mod transcript;
 pub mod wire;

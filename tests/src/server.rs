@@ -4,6 +4,11 @@
 //! `CARGO_TARGET_DIR` or derived from this executable's path (test binaries live in
 //! `<target>/debug/deps/`). If it is missing, `cargo build -p authbridge-app-server --bin
 //! authbridge` runs once per process, into `<target>/authbridge-kit` (see `authbridge_bin`).
+//!
+//! `AUTHBRIDGE_BIN_WRAPPER` (e.g. `/usr/lib/wine/wine64`) runs the binary through that
+//! program: with `AUTHBRIDGE_BIN` naming the cross-built `authbridge.exe`, every test that
+//! starts the server through [`command`] runs against the Windows binary under wine.
+//! `AUTHBRIDGE_TEST_CMD` names the matching `authbridge-test-cmd` (see [`test_cmd_bin`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -123,7 +128,14 @@ fn build_into(target: &Path) -> String {
 /// `AUTHBRIDGE_HOME` pointing at an unused directory inside the home, so a server that
 /// ignored `--home` would be caught, and no log filter unless the caller sets one).
 pub fn command<S: AsRef<str>>(home: &Path, overrides: &[S]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(authbridge_bin());
+    let mut cmd = match wrapper() {
+        Some(wrapper) => {
+            let mut cmd = tokio::process::Command::new(wrapper);
+            cmd.arg(authbridge_bin());
+            cmd
+        }
+        None => tokio::process::Command::new(authbridge_bin()),
+    };
     cmd.arg("--home").arg(home);
     for o in overrides {
         cmd.arg("-c").arg(o.as_ref());
@@ -133,6 +145,50 @@ pub fn command<S: AsRef<str>>(home: &Path, overrides: &[S]) -> tokio::process::C
         .env_remove("RUST_LOG")
         .env("AUTHBRIDGE_HOME", home.join("unused-env-home"));
     cmd
+}
+
+/// `AUTHBRIDGE_BIN_WRAPPER`, when set and not empty: the program that runs the server.
+pub fn wrapper() -> Option<std::ffi::OsString> {
+    std::env::var_os("AUTHBRIDGE_BIN_WRAPPER").filter(|w| !w.is_empty())
+}
+
+/// True when the server runs through a wrapper (the Windows binary under wine): tests skip
+/// what only a Linux process can show (its `/proc` figures).
+pub fn wrapped() -> bool {
+    wrapper().is_some()
+}
+
+/// The OS the server under test was built for, as its user agent names it:
+/// `AUTHBRIDGE_BIN_OS` (`windows` when testing the `.exe` under wine), else this platform's.
+pub fn server_os() -> String {
+    std::env::var("AUTHBRIDGE_BIN_OS")
+        .ok()
+        .filter(|os| !os.is_empty())
+        .unwrap_or_else(|| std::env::consts::OS.to_owned())
+}
+
+/// The `authbridge-test-cmd` for the server under test: `AUTHBRIDGE_TEST_CMD` (the `.exe`
+/// when the server is the Windows binary), else `built` (a test's
+/// `env!("CARGO_BIN_EXE_authbridge-test-cmd")`).
+pub fn test_cmd_bin(built: &str) -> PathBuf {
+    std::env::var_os("AUTHBRIDGE_TEST_CMD")
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(built))
+}
+
+/// A command running `authbridge-test-cmd` the way the server under test runs (through
+/// `AUTHBRIDGE_BIN_WRAPPER` when set): a second process of the same platform, e.g. to hold
+/// `auth.json.lock` with the same kind of lock the server takes.
+pub fn test_cmd_command(built: &str) -> tokio::process::Command {
+    match wrapper() {
+        Some(wrapper) => {
+            let mut cmd = tokio::process::Command::new(wrapper);
+            cmd.arg(test_cmd_bin(built));
+            cmd
+        }
+        None => tokio::process::Command::new(test_cmd_bin(built)),
+    }
 }
 
 /// The usual overrides pointing the built-in `openai` provider at a mock, with a short

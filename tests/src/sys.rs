@@ -1,31 +1,19 @@
 //! Process-level helpers shared by the test servers and tests: the open-file limit, and
 //! a process's resident memory.
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit (1,000 concurrent streams need ~1,000
-/// sockets). Returns the soft limit now in force. Errors are ignored: the limit stays.
+/// Raises the soft `RLIMIT_NOFILE` as far as allowed (1,000 concurrent streams need ~1,000
+/// sockets; the `rlimit` crate caps it where macOS needs). Returns the soft limit now in
+/// force; errors leave it as it was. Windows has no such limit: `u64::MAX`.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit for the duration of both calls.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let wanted = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
+    #[cfg(unix)]
+    {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
     }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
-    let soft = lim.rlim_cur as u64;
-    soft
+    #[cfg(not(unix))]
+    {
+        u64::MAX
+    }
 }
 
 /// A process's resident set in KiB, from `/proc/<pid>/status` (`None` where there is no

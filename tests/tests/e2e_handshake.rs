@@ -19,7 +19,7 @@ fn uninitialized() -> SessionBuilder {
 
 fn expected_initialize_result() -> Value {
     json!({
-        "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", std::env::consts::OS, std::env::consts::ARCH),
+        "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", authbridge_tests::server::server_os(), std::env::consts::ARCH),
         "serverInfo": {"name": "authbridge", "version": "0.1.0"}
     })
 }

@@ -147,17 +147,17 @@ impl ProviderClient {
         let connect = self.timeouts.connect;
         self.http
             .get_or_try_init(|| async move {
-                reqwest::Client::builder()
+                // TLS roots and proxy rules (loopback never proxied): auth-core's http module.
+                authbridge_auth_core::http::client_builder()?
                     .connect_timeout(connect)
                     .redirect(reqwest::redirect::Policy::none())
                     .tcp_nodelay(true)
                     .user_agent(concat!("authbridge/", env!("CARGO_PKG_VERSION")))
                     .build()
+                    .map_err(|e| why(&e))
             })
             .await
-            .map_err(|e| {
-                ProviderError::Transport(format!("could not build the HTTP client: {}", why(&e)))
-            })
+            .map_err(|e| ProviderError::Transport(format!("could not build the HTTP client: {e}")))
     }
 
     fn send_error(&self, url: &str, e: &reqwest::Error) -> ProviderError {

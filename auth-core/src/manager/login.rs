@@ -26,7 +26,7 @@ impl AuthManager {
         let _guard = sh.managed_lock.lock().await;
         let _file_lock = match sh.cfg.store {
             StoreMode::File => {
-                Some(AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.lock_wait()).await?)
+                Some(AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.cfg.lock_timeout).await?)
             }
             StoreMode::Ephemeral => None,
         };
@@ -71,7 +71,8 @@ impl AuthManager {
         }
         let _guard = sh.managed_lock.lock().await;
         if sh.cfg.store == StoreMode::File {
-            let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.lock_wait()).await?;
+            let _file_lock =
+                AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.cfg.lock_timeout).await?;
             // A corrupt file is kept (moved aside), never silently destroyed.
             match file::read(&sh.auth_path) {
                 Err(AuthError::CorruptAuthFile { .. }) => {

@@ -49,6 +49,8 @@ pub struct AuthManagerConfig {
     pub token_timeout: Duration,
     /// `external_auth_refresh_timeout_ms`.
     pub external_refresh_timeout: Duration,
+    /// `auth_lock_timeout_ms`: how long a login or logout waits for `auth.json.lock`.
+    pub lock_timeout: Duration,
 }
 
 impl AuthManagerConfig {
@@ -63,6 +65,7 @@ impl AuthManagerConfig {
             client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
             token_timeout: Duration::from_secs(30),
             external_refresh_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(5),
         }
     }
 }

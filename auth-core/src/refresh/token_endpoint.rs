@@ -49,9 +49,8 @@ impl TokenEndpoint {
 
     fn client(&self) -> &reqwest::Client {
         self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .use_rustls_tls()
-                .build()
+            crate::http::client_builder()
+                .and_then(|b| b.build().map_err(|e| e.to_string()))
                 .unwrap_or_else(|_| reqwest::Client::new())
         })
     }

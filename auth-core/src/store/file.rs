@@ -1,8 +1,12 @@
-//! `auth.json`: the Codex layout, tolerant reads and atomic 0600 writes.
+//! `auth.json`: the Codex layout, tolerant reads and atomic owner-only writes.
+//!
+//! Unix: the file is 0600 from the moment it exists, in a 0700 directory, and a file found
+//! wider than 0600 is tightened when read. Windows: no explicit ACL is set; the file and
+//! its directory inherit the ACL of the folder they are in (under `%USERPROFILE%`: the user,
+//! SYSTEM and Administrators), which docs/platforms.md states as the promise there.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,7 +102,11 @@ pub fn auth_path(dir: &Path) -> PathBuf {
 
 /// Creates `dir` (and parents) with mode 0700 if missing.
 pub fn ensure_dir(dir: &Path) -> Result<(), AuthError> {
-    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
         Ok(()) => Ok(()),
         Err(e) => Err(AuthError::io(dir, e)),
     }
@@ -107,6 +115,8 @@ pub fn ensure_dir(dir: &Path) -> Result<(), AuthError> {
 /// What identifies one version of the file cheaply (for change detection by `stat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStamp {
+    /// The inode on Unix (a rename over the file changes it); 0 on Windows, where the
+    /// length and modification time have to do.
     ino: u64,
     len: u64,
     mtime_ns: i128,
@@ -115,11 +125,52 @@ pub struct FileStamp {
 /// `stat` of the file: `None` when it does not exist.
 pub fn stamp(path: &Path) -> Option<FileStamp> {
     let m = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    let mtime_ns = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
     Some(FileStamp {
-        ino: m.ino(),
+        ino,
         len: m.len(),
-        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        mtime_ns,
     })
+}
+
+/// Unix: a file that others may read (mode wider than 0600) is set to 0600, with a warning
+/// (docs/protocol.md §4.1). A symlinked file's target is what gets tightened. Windows:
+/// nothing to do (see the module docs).
+fn tighten_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(m) = fs::metadata(path) else {
+            return;
+        };
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!(
+                path = %path.display(),
+                was = %format!("{mode:03o}"),
+                "auth.json was readable by others; its mode is now 0600"
+            ),
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                was = %format!("{mode:03o}"),
+                error = %e,
+                "auth.json is readable by others and could not be tightened to 0600"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Reads and parses the file: `Ok(None)` when absent. A file that does not parse is read
@@ -131,7 +182,12 @@ pub fn read(path: &Path) -> Result<Option<AuthFile>, AuthError> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let bytes = match fs::read(path) {
-            Ok(b) => b,
+            Ok(b) => {
+                if attempt == 0 {
+                    tighten_permissions(path);
+                }
+                b
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(AuthError::io(path, e)),
         };
@@ -161,10 +217,18 @@ pub fn read(path: &Path) -> Result<Option<AuthFile>, AuthError> {
 }
 
 /// Replaces the file atomically: a 0600 temporary file in the same directory, fsync,
-/// rename over the old one, fsync of the directory. The directory is created 0700.
+/// rename over the old one, fsync of the directory (Unix; Windows cannot open a directory
+/// as a file, and its rename is `MoveFileEx` with replace). The directory is created 0700.
+/// A symlink at `path` is replaced by a regular file, after a warning; its target is left.
 pub fn write(path: &Path, file: &AuthFile) -> Result<(), AuthError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ensure_dir(dir)?;
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        tracing::warn!(
+            path = %path.display(),
+            "auth.json is a symlink; it is replaced by a regular file (the link's target is not written)"
+        );
+    }
     let json = serde_json::to_vec_pretty(file)
         .map_err(|e| AuthError::io(path, std::io::Error::other(e.to_string())))?;
     let tmp = dir.join(format!(
@@ -173,22 +237,34 @@ pub fn write(path: &Path, file: &AuthFile) -> Result<(), AuthError> {
         TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(&json)?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        sync_dir(dir)
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(AuthError::io(path, e));
     }
     remove_stale_temp_files(dir);
+    Ok(())
+}
+
+/// fsync of the directory, so the rename survives a crash (Unix).
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Windows has no directory fsync through std; NTFS journals the rename itself.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

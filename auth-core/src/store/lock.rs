@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,14 +54,30 @@ impl AuthFileLock {
 fn open(dir: &Path) -> Result<(File, PathBuf), AuthError> {
     ensure_dir(dir)?;
     let path = lock_path(dir);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| AuthError::io(&path, e))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    no_follow(&mut options);
+    let file = options.open(&path).map_err(|e| AuthError::io(&path, e))?;
     Ok((file, path))
+}
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("auth.json.lock supports Unix and Windows only");
+
+/// The lock file is never followed through a symlink (a dangling link must not create a
+/// file outside the home): Unix `O_NOFOLLOW` (the open fails with `ELOOP`), mode 0600.
+#[cfg(unix)]
+fn no_follow(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+}
+
+/// Windows: `FILE_FLAG_OPEN_REPARSE_POINT` opens (and locks) a link itself, never its target.
+#[cfg(windows)]
+fn no_follow(options: &mut OpenOptions) {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+    options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
 }
 
 impl Drop for AuthFileLock {
