@@ -49,6 +49,9 @@ impl Service for AppService {
     fn dispatch_kind(&self, method: &str) -> DispatchKind {
         match method {
             Initialize::NAME | LoginAccount::NAME | LogoutAccount::NAME => DispatchKind::Barrier,
+            // Answered at once and holding no place among the in-flight requests, so a host
+            // whose running turns fill `max_in_flight_requests` can still stop one.
+            TurnInterrupt::NAME => DispatchKind::Barrier,
             _ => DispatchKind::Concurrent,
         }
     }
