@@ -319,8 +319,7 @@ async fn a_failed_turn_sends_system_error_then_error_then_turn_completed() {
         .host
         .notifications()
         .into_iter()
-        .filter(|m| m["method"] == "thread/status/changed")
-        .last()
+        .rfind(|m| m["method"] == "thread/status/changed")
         .unwrap();
     assert_eq!(status["params"]["status"], json!({"type": "systemError"}));
 }
