@@ -7,7 +7,8 @@
 //! - [`stdio`]: stdin/stdout as non-blocking async pipes.
 //! - [`logging`]: the stderr log, which ignores a closed stderr.
 //! - [`service`]: the router from method names to [`handlers`], one module per family.
-//! - [`state`]: what the handlers share (config, credential managers, HTTP client, turns).
+//! - [`state`]: what the handlers share (config, credential managers, providers, threads).
+//! - [`threads`]: the threads of the process (in memory) and their conversation.
 //! - [`host_refresh`]: the refresher that asks the host for new tokens.
 //! - [`provider_auth`]: which credentials the provider gets, and the 401 recovery loop.
 //! - [`provider`]: the model provider's HTTP client and the SSE parser.
@@ -23,3 +24,4 @@ pub mod provider_auth;
 pub mod service;
 pub mod state;
 pub mod stdio;
+pub mod threads;

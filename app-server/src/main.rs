@@ -35,7 +35,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => serve(cli),
+        Some(Command::AppServer { .. }) | None => serve(cli),
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::test_server::*;
-use super::{ProviderAuth, ProviderError};
+use super::{ProviderAuth, ProviderError, ResponsesRequest};
 
 /// An opaque command-issued token: no `sk-`, no `eyJ`, no dots — only an exact match can
 /// catch it.
@@ -40,7 +40,7 @@ async fn status_message(token: &str) -> String {
     assert_eq!(body.find(token), Some(170));
     let server = Server::start(move |_| reply(500, "text/plain", body.clone())).await;
     match client()
-        .start_response(&server.base, auth_with(token), "m", "x")
+        .start_response(&server.base, auth_with(token), &ResponsesRequest::text("m", "x"))
         .await
     {
         Err(e @ ProviderError::Http { status: 500, .. }) => e.to_string(),
@@ -76,7 +76,7 @@ async fn sse_error_and_response_failed_events_quoting_the_bearer_are_masked() {
             for event in events {
                 let server = Server::start(move |_| sse_events(std::slice::from_ref(&event))).await;
                 let mut stream = client()
-                    .start_response(&server.base, auth_with(&token), "m", "x")
+                    .start_response(&server.base, auth_with(&token), &ResponsesRequest::text("m", "x"))
                     .await
                     .unwrap();
                 let Err(ProviderError::Failed(message)) = stream.next_event().await else {
@@ -89,7 +89,7 @@ async fn sse_error_and_response_failed_events_quoting_the_bearer_are_masked() {
             let raw = format!("event: error\ndata: upstream refused {token}\n\n");
             let server = Server::start(move |_| sse(vec![raw.clone()])).await;
             let mut stream = client()
-                .start_response(&server.base, auth_with(&token), "m", "x")
+                .start_response(&server.base, auth_with(&token), &ResponsesRequest::text("m", "x"))
                 .await
                 .unwrap();
             assert_eq!(
