@@ -48,7 +48,7 @@ pub struct Scenario {
     /// The mock model provider, for scenarios that need one.
     #[serde(default)]
     pub provider: Option<ProviderSpec>,
-    /// Methods of messages from the server that are dropped on arrival (e.g. `turn/delta`).
+    /// Methods of messages from the server that are dropped on arrival (e.g. `item/agentMessage/delta`).
     #[serde(default)]
     pub ignore: Vec<String>,
     /// Files written into the fresh home before the server starts: name → text (templates).
