@@ -56,15 +56,15 @@ fn account_of(req: &Request) -> Option<String> {
 }
 
 /// A usage answer in the ChatGPT backend's format (what Codex turns into its rate limits):
-/// 25 % of the 5-hour window and 40 % of the weekly one used.
+/// 42 % of the 5-hour window and 7 % of the weekly one used (the mock provider's figures).
 pub fn usage() -> serde_json::Value {
     json!({
         "plan_type": "pro",
         "rate_limit": {
             "allowed": true,
             "limit_reached": false,
-            "primary_window": {"used_percent": 25, "limit_window_seconds": 18000, "reset_after_seconds": 3600, "reset_at": 1_900_000_000},
-            "secondary_window": {"used_percent": 40, "limit_window_seconds": 604800, "reset_after_seconds": 86400, "reset_at": 1_900_100_000}
+            "primary_window": {"used_percent": 42, "limit_window_seconds": 18000, "reset_after_seconds": 3600, "reset_at": 1_796_240_000},
+            "secondary_window": {"used_percent": 7, "limit_window_seconds": 604800, "reset_after_seconds": 86400, "reset_at": 1_796_800_000}
         },
         "credits": null
     })
