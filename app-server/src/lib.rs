@@ -6,7 +6,8 @@
 //!   table of server→host requests, lifecycle gating, backpressure. Knows no method.
 //! - [`stdio`]: stdin/stdout as non-blocking async pipes.
 //! - [`service`]: the router from method names to [`handlers`], one module per family.
-//! - [`state`]: what the handlers share (config, credential managers, HTTP client, turns).
+//! - [`state`]: what the handlers share (config, credential managers, providers, threads).
+//! - [`threads`]: the threads of the process (in memory) and their conversation.
 //! - [`host_refresh`]: the refresher that asks the host for new tokens.
 //! - [`provider_auth`]: which credentials the provider gets, and the 401 recovery loop.
 //! - [`provider`]: the model provider's HTTP client and the SSE parser.
@@ -21,3 +22,4 @@ pub mod provider_auth;
 pub mod service;
 pub mod state;
 pub mod stdio;
+pub mod threads;

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => serve(cli),
+        Some(Command::AppServer { .. }) | None => serve(cli),
     }
 }
 
