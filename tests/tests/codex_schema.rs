@@ -409,10 +409,10 @@ async fn drive(d: &Driver) {
         -32602,
     )
     .await;
-    d.err(
+    // A turn that is not running: answered (either way), and judged.
+    d.call(
         "turn/interrupt",
         Some(json!({"threadId": thread, "turnId": "no-such-turn"})),
-        -32602,
     )
     .await;
 
