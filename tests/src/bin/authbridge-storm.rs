@@ -102,6 +102,45 @@ async fn call(
     Ok(answer["result"].clone())
 }
 
+/// Starts `n` threads with pipelined `thread/start` requests (ids from `first_id`); their ids.
+async fn start_threads(
+    stdin: &tokio::sync::Mutex<ChildStdin>,
+    pending: &Pending,
+    first_id: i64,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut batch = Vec::new();
+    let mut answers = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = first_id + i as i64;
+        let (tx, rx) = oneshot::channel();
+        pending.lock().unwrap().insert(id, tx);
+        answers.push(rx);
+        serde_json::to_writer(
+            &mut batch,
+            &json!({"id": id, "method": "thread/start", "params": {}}),
+        )?;
+        batch.push(b'\n');
+    }
+    stdin.lock().await.write_all(&batch).await?;
+    let mut ids = Vec::with_capacity(n);
+    for rx in answers {
+        let answer = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .context("no thread/start answer within 30 s")??;
+        let id = answer["result"]["thread"]["id"]
+            .as_str()
+            .with_context(|| format!("thread/start failed: {answer}"))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// `turn/start` params: one text item on a thread.
+fn turn_params(thread: &str, text: &str) -> Value {
+    json!({"threadId": thread, "input": [{"type": "text", "text": text}]})
+}
+
 async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Result<Round> {
     let good = Jwt::new()
         .account("org-storm")
@@ -172,7 +211,7 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
                     }
                     (Some("turn/completed"), None) => {
                         let mut c = counters.lock().unwrap();
-                        if msg["params"]["status"] == "completed" {
+                        if msg["params"]["turn"]["status"] == "completed" {
                             c.completed += 1;
                         } else {
                             c.failed += 1;
@@ -215,11 +254,13 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
         json!({"type": "chatgptAuthTokens", "accessToken": token, "chatgptAccountId": "org-storm"}),
     )
     .await?;
+    // One thread per turn (a thread runs one turn at a time), started before the clock.
+    let threads = start_threads(&stdin, &pending, 2_000_000, turns).await?;
     // All turn/start requests in one write: they reach the server together.
     let mut batch = Vec::new();
-    for i in 0..turns {
-        let msg =
-            json!({"id": 100 + i as i64, "method": "turn/start", "params": {"input": "storm"}});
+    for (i, thread) in threads.iter().enumerate() {
+        let msg = json!({"id": 100 + i as i64, "method": "turn/start",
+            "params": turn_params(thread, "storm")});
         serde_json::to_writer(&mut batch, &msg)?;
         batch.push(b'\n');
     }
@@ -329,9 +370,22 @@ async fn soak(
             .mint();
         mock.set_valid_tokens([token.clone()]);
         *good.lock().unwrap() = token;
-        let id = 1_000_000 + i as i64;
-        let answer = call(stdin, pending, id, "turn/start", json!({"input": "soak"})).await?;
-        let turn_id = answer["turnId"].as_str().context("no turnId")?.to_string();
+        let id = 1_000_000 + 2 * i as i64;
+        // A new thread per cycle, so every cycle's provider request is the same size.
+        let thread = call(stdin, pending, id, "thread/start", json!({})).await?;
+        let thread = thread["thread"]["id"].as_str().context("no thread id")?;
+        let answer = call(
+            stdin,
+            pending,
+            id + 1,
+            "turn/start",
+            turn_params(thread, "soak"),
+        )
+        .await?;
+        let turn_id = answer["turn"]["id"]
+            .as_str()
+            .context("no turn id")?
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (done, failure) = {
