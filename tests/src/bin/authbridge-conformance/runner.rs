@@ -7,10 +7,10 @@ use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::pattern::{self, expand, Captures, JwtSpec};
+use crate::provider::Provider;
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
 use crate::wire::{encode, kind_of, Framing, Kind};
-use authbridge_tests::mock_provider::{MockOptions, MockProvider};
 
 /// How one scenario went against one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,11 +56,11 @@ async fn run_inner(
     for t in &spec.accept {
         accept.push(pattern::expand_str(t, &mut caps)?);
     }
-    let mut opts = MockOptions::with_tokens(accept);
-    if let Some(deltas) = spec.deltas {
-        opts.deltas = deltas;
-    }
-    let provider = MockProvider::start(opts)
+    let deltas = spec
+        .deltas
+        .unwrap_or_else(|| ["Hello", ", ", "world", "!"].map(String::from).to_vec());
+    let delay = Duration::from_millis(spec.delta_delay_ms.unwrap_or(0));
+    let provider = Provider::start(accept, deltas, delay)
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
     let url = provider.url();
@@ -84,6 +84,7 @@ async fn run_inner(
                     .replace("{home}", &home_str),
             ]
         })
+        .chain(scenario.args.iter().cloned())
         .collect();
     let mut cmd = launch.command(&home_str, &url, backend.url(), &extra);
     cmd.env_remove("AUTHBRIDGE_API_KEY")
@@ -148,7 +149,7 @@ struct Host {
     /// Whether the kit's messages carry `"jsonrpc":"2.0"`: decided by the first one it sends.
     jsonrpc: Option<bool>,
     default_ms: u64,
-    provider: MockProvider,
+    provider: Provider,
 }
 
 impl Host {
@@ -205,6 +206,9 @@ impl Host {
                     "expected the provider to have answered {n} 401s, got {got}"
                 ))
             };
+        }
+        if let Some(want) = &step.expect_provider_input {
+            return expect_provider_input(&self.provider, want);
         }
         if let Some(ms) = step.sleep_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -302,6 +306,47 @@ impl Host {
             }
         }
     }
+}
+
+/// The latest model request's input messages hold `want` (`role: text`) in order.
+fn expect_provider_input(provider: &Provider, want: &[String]) -> Result<(), String> {
+    let Some(last) = provider
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path.ends_with("/responses"))
+    else {
+        return Err("expected a model request, the provider got none".into());
+    };
+    let got = input_messages(&last.body);
+    let mut rest = got.iter();
+    for w in want {
+        if !rest.any(|g| g == w) {
+            return Err(format!(
+                "expected the model request's input to hold {want:?} in order, got {got:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `role: text` for each text part of each input item of a Responses API request body.
+pub fn input_messages(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in body["input"].as_array().into_iter().flatten() {
+        let role = item["role"].as_str().unwrap_or("?");
+        match &item["content"] {
+            Value::String(text) => out.push(format!("{role}: {text}")),
+            Value::Array(parts) => out.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .map(|text| format!("{role}: {text}")),
+            ),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A pattern whose id or method is itself a matcher matches any message of that shape.
