@@ -9,6 +9,12 @@ export type AccountUpdatedNotification = { authMode: AuthMode | null; planType: 
 
 export type AuthMode = "apikey" | "chatgpt" | "chatgptAuthTokens";
 
+export type CancelLoginAccountParams = { loginId: string };
+
+export type CancelLoginAccountResponse = { status: CancelLoginAccountStatus };
+
+export type CancelLoginAccountStatus = "canceled" | "notFound";
+
 export type ChatgptAuthTokensRefreshParams = { previousAccountId: string | null; reason: ChatgptAuthTokensRefreshReason };
 
 export type ChatgptAuthTokensRefreshReason = "unauthorized" | "expiringSoon";
@@ -37,9 +43,9 @@ export type InitializeResponse = { serverInfo: ServerInfo; userAgent: string };
 
 export type InputItem = { text: string; type: "text" } | { type: "other" };
 
-export type LoginAccountParams = { apiKey: string; type: "apiKey" } | { accessToken: string; chatgptAccountId: string; chatgptPlanType?: string | null; type: "chatgptAuthTokens" };
+export type LoginAccountParams = { apiKey: string; type: "apiKey" } | { accessToken: string; chatgptAccountId: string; chatgptPlanType?: string | null; type: "chatgptAuthTokens" } | { type: "chatgpt" } | { type: "chatgptDeviceCode" };
 
-export type LoginAccountResponse = { type: "apiKey" } | { type: "chatgptAuthTokens" };
+export type LoginAccountResponse = { type: "apiKey" } | { type: "chatgptAuthTokens" } | { authUrl: string; loginId: string; type: "chatgpt" } | { loginId: string; type: "chatgptDeviceCode"; userCode: string; verificationUrl: string };
 
 export type LogoutAccountResponse = Record<string, never>;
 
@@ -79,6 +85,10 @@ export interface Messages {
   "account/login/start#params": LoginAccountParams;
   /** account/login/start result (sent by the server) */
   "account/login/start#result": LoginAccountResponse;
+  /** account/login/cancel params (sent by the host) */
+  "account/login/cancel#params": CancelLoginAccountParams;
+  /** account/login/cancel result (sent by the server) */
+  "account/login/cancel#result": CancelLoginAccountResponse;
   /** account/read params (sent by the host) */
   "account/read#params": GetAccountParams;
   /** account/read result (sent by the server) */
