@@ -35,6 +35,8 @@ pub struct AppState {
     /// The account state the host was last told about; held while a login or logout
     /// changes it, so the change watcher does not announce it a second time.
     pub told: tokio::sync::Mutex<Option<AccountState>>,
+    /// The browser or device-code sign-in in progress (§3.8).
+    pub logins: crate::login::LoginFlows,
 }
 
 impl AppState {
@@ -89,6 +91,7 @@ impl AppState {
             client,
             turns: TurnRegistry::default(),
             told: tokio::sync::Mutex::new(None),
+            logins: crate::login::LoginFlows::default(),
         })
     }
 }
