@@ -18,6 +18,7 @@ pub mod config;
 pub mod handlers;
 pub mod host_refresh;
 pub mod login;
+pub mod login_cli;
 pub mod peer;
 pub mod provider;
 pub mod provider_auth;

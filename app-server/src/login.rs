@@ -254,7 +254,7 @@ impl FlowTask {
         if !self.state.logins.claim(&self.login_id) {
             // Cancelled or replaced after the tokens came: the stop wins, nothing is stored.
             let (e, after) = stopped(stop.try_recv().ok());
-            if let Some(r) = responder {
+            if let Some(mut r) = responder {
                 r.failure(&e.to_string());
             }
             return self.fail(e, after).await;
@@ -270,14 +270,15 @@ impl FlowTask {
                     .notify::<AccountUpdated>(&account_updated(&now))
                     .await;
                 drop(told);
-                if let Some(r) = responder {
+                if let Some(mut r) = responder {
                     r.success(creds.email());
+                    r.finish().await;
                 }
             }
             Err(e) => {
                 drop(told);
                 let e = LoginError::Store(e.to_string());
-                if let Some(r) = responder {
+                if let Some(mut r) = responder {
                     r.failure(&e.to_string());
                 }
                 self.fail(e, None).await;

@@ -99,7 +99,7 @@ pub struct CallbackResponder {
 
 impl CallbackResponder {
     /// Shows the success page.
-    pub fn success(mut self, who: Option<&str>) {
+    pub fn success(&mut self, who: Option<&str>) {
         let message = match who {
             Some(who) => format!("You are signed in as {who}. You can close this window."),
             None => "You are signed in. You can close this window.".into(),
@@ -108,8 +108,19 @@ impl CallbackResponder {
     }
 
     /// Shows the failure page with this message.
-    pub fn failure(mut self, message: &str) {
+    pub fn failure(&mut self, message: &str) {
         self.send(false, message.to_owned());
+    }
+
+    /// Stops the callback server once the page is sent (at most 3 s), so a process that
+    /// exits next does not cut the browser off. Unanswered, the page says sign-in was
+    /// not completed.
+    pub async fn finish(mut self) {
+        self.send(false, LoginError::Canceled.to_string());
+        let _ = self._server.shutdown.send(true);
+        if let Some(task) = self._server.task.as_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
     }
 
     fn send(&mut self, ok: bool, message: String) {
