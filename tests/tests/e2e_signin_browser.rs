@@ -477,3 +477,34 @@ async fn a_second_process_sharing_the_home_sees_the_sign_in() {
     assert_eq!(updated["params"]["authMode"], "chatgpt");
     assert_eq!(updated["params"]["planType"], "plus");
 }
+
+#[tokio::test]
+async fn a_failed_sign_in_leaves_an_existing_auth_json_as_it_was() {
+    let issuer = MockIssuer::start().await.unwrap();
+    let s = session(&issuer, &[]).await;
+    s.host
+        .request(
+            "account/login/start",
+            json!({"type": "apiKey", "apiKey": "sk-kept"}),
+        )
+        .await
+        .unwrap();
+    let before = std::fs::read(s.home().join("auth.json")).unwrap();
+    for mode in [AuthorizeMode::Deny, AuthorizeMode::WrongState] {
+        issuer.set_authorize(mode);
+        let (id, url) = start(&s).await;
+        browse(&url, WAIT).await.unwrap();
+        assert_eq!(completed(&s.host, &id).await["success"], false);
+    }
+    issuer.set_authorize(AuthorizeMode::Approve);
+    issuer.set_exchange(ExchangeMode::Fail {
+        status: 500,
+        code: "server_error".into(),
+    });
+    let (id, url) = start(&s).await;
+    browse(&url, WAIT).await.unwrap();
+    assert_eq!(completed(&s.host, &id).await["success"], false);
+    assert_eq!(std::fs::read(s.home().join("auth.json")).unwrap(), before);
+    let account = s.host.request("account/read", json!({})).await.unwrap();
+    assert_eq!(account["account"], json!({"type": "apiKey"}));
+}
