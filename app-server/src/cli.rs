@@ -35,10 +35,17 @@ const ENVIRONMENT: &str = "Environment:
   AUTHBRIDGE_LOG / RUST_LOG              log filter (logs go to stderr), e.g. debug
 
 Exit status: 0 when the host closes stdin; 2 for a bad command line or config.
-Protocol reference: docs/protocol.md; contract: shared/spec/protocol.md.";
+Protocol reference: docs/protocol.md.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve one host on stdin/stdout, exactly as with no subcommand: the launch line of
+    /// Codex hosts (`<binary> app-server --listen stdio://`).
+    AppServer {
+        /// Where to serve. Only `stdio://` (stdin/stdout) is supported.
+        #[arg(long, value_name = "URL", default_value = "stdio://", value_parser = parse_listen)]
+        listen: String,
+    },
     /// Write a JSON Schema (draft 2020-12) per message and one TypeScript file with every
     /// params, result and notification type into DIR.
     Schema {
@@ -84,3 +91,15 @@ const LOGIN_EXIT: &str = "Exit status:
   2  a bad command line or config
 
 Progress and results are printed to stdout; tokens and keys never are.";
+
+/// `--listen`: only `stdio://` is served; anything else is a usage error (exit 2).
+fn parse_listen(value: &str) -> Result<String, String> {
+    if value == "stdio://" {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "unsupported listen URL {:?}: authbridge serves one host over stdin/stdout; the only supported value is stdio://",
+            value.chars().take(200).collect::<String>()
+        ))
+    }
+}

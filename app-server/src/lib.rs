@@ -6,7 +6,8 @@
 //!   table of server→host requests, lifecycle gating, backpressure. Knows no method.
 //! - [`stdio`]: stdin/stdout as non-blocking async pipes.
 //! - [`service`]: the router from method names to [`handlers`], one module per family.
-//! - [`state`]: what the handlers share (config, credential managers, HTTP client, turns).
+//! - [`state`]: what the handlers share (config, credential managers, providers, threads).
+//! - [`threads`]: the threads of the process (in memory) and their conversation.
 //! - [`login`]: the browser and device-code sign-in flows behind `account/login/start`
 //!   and `account/login/cancel`; [`login_cli`]: `authbridge login` for people.
 //! - [`host_refresh`]: the refresher that asks the host for new tokens.
@@ -25,3 +26,4 @@ pub mod provider_auth;
 pub mod service;
 pub mod state;
 pub mod stdio;
+pub mod threads;

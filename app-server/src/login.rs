@@ -300,6 +300,7 @@ impl FlowTask {
                 login_id: Some(self.login_id.clone()),
                 success,
                 error,
+                onboarding_entrypoint: None,
             })
             .await;
     }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Some(Command::Logout) => {
             authbridge_app_server::login_cli::logout(cli.home.as_deref(), &cli.overrides)
         }
-        None => serve(cli),
+        Some(Command::AppServer { .. }) | None => serve(cli),
     }
 }
 

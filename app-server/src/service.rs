@@ -10,11 +10,13 @@ use authbridge_protocol::account::{
 use authbridge_protocol::handshake::Initialize;
 use authbridge_protocol::jsonrpc::{decode_params, to_raw};
 use authbridge_protocol::model::ModelList;
+use authbridge_protocol::rate_limits::GetAccountRateLimits;
+use authbridge_protocol::thread::{ThreadList, ThreadRead, ThreadStart};
 use authbridge_protocol::turn::{TurnInterrupt, TurnStart};
 use authbridge_protocol::{ErrorObject, RequestMethod};
 use serde_json::value::RawValue;
 
-use crate::handlers::{account, handshake, model, turn};
+use crate::handlers::{account, handshake, model, rate_limits, thread, turn};
 use crate::peer::{DispatchKind, PeerHandle, RequestContext, Service};
 use crate::state::AppState;
 
@@ -49,6 +51,9 @@ impl Service for AppService {
     fn dispatch_kind(&self, method: &str) -> DispatchKind {
         match method {
             Initialize::NAME | LoginAccount::NAME | LogoutAccount::NAME => DispatchKind::Barrier,
+            // Answered at once and holding no place among the in-flight requests, so a host
+            // whose running turns fill `max_in_flight_requests` can still stop one.
+            TurnInterrupt::NAME => DispatchKind::Barrier,
             _ => DispatchKind::Concurrent,
         }
     }
@@ -82,7 +87,15 @@ impl Service for AppService {
             GetAuthStatus::NAME => {
                 typed::<GetAuthStatus, _, _>(params, |p| account::status(state, p)).await
             }
-            ModelList::NAME => typed::<ModelList, _, _>(params, |_| model::list(state)).await,
+            ModelList::NAME => typed::<ModelList, _, _>(params, |p| model::list(state, p)).await,
+            GetAccountRateLimits::NAME => {
+                typed::<GetAccountRateLimits, _, _>(params, |_| rate_limits::read(state)).await
+            }
+            ThreadStart::NAME => {
+                typed::<ThreadStart, _, _>(params, |p| thread::start(state, &mut ctx, p)).await
+            }
+            ThreadRead::NAME => typed::<ThreadRead, _, _>(params, |p| thread::read(state, p)).await,
+            ThreadList::NAME => typed::<ThreadList, _, _>(params, |p| thread::list(state, p)).await,
             TurnStart::NAME => {
                 typed::<TurnStart, _, _>(params, |p| turn::start(state, &mut ctx, p)).await
             }

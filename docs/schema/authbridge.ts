@@ -3,9 +3,13 @@
 
 export type Account = { type: "apiKey" } | { email: string | null; planType: PlanType; type: "chatgpt" };
 
-export type AccountLoginCompletedNotification = { error: string | null; loginId: string | null; success: boolean };
+export type AccountLoginCompletedNotification = { error: string | null; loginId: string | null; onboardingEntrypoint: string | null; success: boolean };
 
-export type AccountUpdatedNotification = { authMode: AuthMode | null; planType: PlanType | null };
+export type AccountRateLimitsUpdatedNotification = { rateLimits: RateLimitSnapshot };
+
+export type AccountUpdatedNotification = { authMode: AuthMode | null; planType: PlanType | null; reason: string | null };
+
+export type AgentMessageDeltaNotification = { delta: string; itemId: string; threadId: string; turnId: string };
 
 export type AuthMode = "apikey" | "chatgpt" | "chatgptAuthTokens";
 
@@ -25,11 +29,17 @@ export type ClientCapabilities = { experimentalApi?: boolean; optOutNotification
 
 export type ClientInfo = { name: string; title?: string | null; version: string };
 
+export type CreditsSnapshot = { balance: string | null; hasCredits: boolean; unlimited: boolean };
+
 export type EmptyParams = Record<string, never>;
+
+export type ErrorNotification = { error: TurnError; threadId: string; turnId: string; willRetry: boolean };
 
 export type ErrorObject = { code: number; data?: unknown; message: string };
 
 export type GetAccountParams = { refreshToken?: boolean };
+
+export type GetAccountRateLimitsResponse = { rateLimits: RateLimitSnapshot; rateLimitsByLimitId: Record<string, never> | null };
 
 export type GetAccountResponse = { account: Account | null; requiresOpenaiAuth: boolean };
 
@@ -39,9 +49,11 @@ export type GetAuthStatusResponse = { authMethod: AuthMode | null; authToken: st
 
 export type InitializeParams = { capabilities?: ClientCapabilities | null; clientInfo: ClientInfo };
 
-export type InitializeResponse = { serverInfo: ServerInfo; userAgent: string };
+export type InitializeResponse = { codexHome: string; platformFamily: string; platformOs: string; serverInfo: ServerInfo; userAgent: string };
 
-export type InputItem = { text: string; type: "text" } | { type: "other" };
+export type ItemCompletedNotification = { completedAtMs: number; contentTokenCount: number | null; item: ThreadItem; threadId: string; turnId: string };
+
+export type ItemStartedNotification = { item: ThreadItem; startedAtMs: number; threadId: string; turnId: string };
 
 export type LoginAccountParams = { apiKey: string; type: "apiKey" } | { accessToken: string; chatgptAccountId: string; chatgptPlanType?: string | null; type: "chatgptAuthTokens" } | { type: "chatgpt" } | { type: "chatgptDeviceCode" };
 
@@ -49,29 +61,71 @@ export type LoginAccountResponse = { type: "apiKey" } | { type: "chatgptAuthToke
 
 export type LogoutAccountResponse = Record<string, never>;
 
-export type ModelInfo = { id: string };
+export type Model = { additionalSpeedTiers: string[]; availabilityNux: unknown; defaultReasoningEffort: string; defaultServiceTier: string | null; description: string; displayName: string; hidden: boolean; id: string; inputModalities: string[]; isDefault: boolean; model: string; serviceTiers: unknown[]; supportedReasoningEfforts: ReasoningEffortOption[]; supportsPersonality: boolean; upgrade: string | null; upgradeInfo: unknown };
 
-export type ModelListResponse = { models: ModelInfo[] };
+export type ModelListParams = { cursor?: string | null; includeHidden?: boolean | null; limit?: number | null; modelProvider?: string | null };
 
-export type PlanType = "free" | "go" | "plus" | "pro" | "prolite" | "team" | "self_serve_business_usage_based" | "business" | "enterprise_cbp_usage_based" | "enterprise" | "edu" | "unknown";
+export type ModelListResponse = { data: Model[]; nextCursor: string | null };
+
+export type PlanType = "free" | "go" | "plus" | "pro" | "prolite" | "promax" | "team" | "self_serve_business_prolite" | "self_serve_business_usage_based" | "business" | "ent26" | "enterprise_cbp_automation" | "enterprise_cbp_usage_based" | "enterprise" | "edu" | "edu_plus" | "edu_pro" | "sci" | "sci_plus" | "unknown";
+
+export type RateLimitSnapshot = { credits: CreditsSnapshot | null; individualLimit: unknown; limitId: string | null; limitName: string | null; normalModelSlug: string | null; planType: PlanType | null; primary: RateLimitWindow | null; rateLimitReachedType: string | null; secondary: RateLimitWindow | null; spendControlReached: boolean | null };
+
+export type RateLimitWindow = { resetsAt: number | null; usedPercent: number; windowDurationMins: number | null };
+
+export type ReasoningEffortOption = { description: string; reasoningEffort: string };
+
+export type SandboxPolicy = { networkAccess: boolean; type: string };
 
 export type ServerInfo = { name: string; version: string };
 
-export type TurnCompletedNotification = { turnId: string } & ({ status: "completed"; text: string } | { status: "interrupted"; text: string } | { error: TurnError; status: "failed" });
+export type Thread = { agentNickname: string | null; agentRole: string | null; cliVersion: string; createdAt: number; cwd: string; ephemeral: boolean; forkedFromId: string | null; gitInfo: unknown; id: string; model: string | null; modelProvider: string; name: string | null; originator: string | null; parentThreadId: string | null; path: string | null; preview: string; projectId: string | null; reasoningEffort: string | null; recencyAt: number | null; sessionId: string; source: string; status: ThreadStatus; turns: Turn[]; updatedAt: number };
 
-export type TurnDeltaNotification = { delta: string; turnId: string };
+export type ThreadItem = { clientId: string | null; completedAtMs: number | null; content: UserInput[]; id: string; startedAtMs: number | null; type: "userMessage" } | { completedAtMs: number | null; delivery: unknown; id: string; memoryCitation: unknown; moderation: unknown; phase: unknown; questions: unknown[] | null; startedAtMs: number | null; text: string; type: "agentMessage" };
 
-export type TurnError = { httpStatus?: number | null; message: string };
+export type ThreadListParams = { cursor?: string | null; limit?: number | null; modelProviders?: string[] | null };
 
-export type TurnInput = string | InputItem[];
+export type ThreadListResponse = { backwardsCursor: string | null; data: Thread[]; nextCursor: string | null };
 
-export type TurnInterruptParams = { turnId: string };
+export type ThreadReadParams = { includeTurns?: boolean; threadId: string };
+
+export type ThreadReadResponse = { thread: Thread };
+
+export type ThreadStartParams = { baseInstructions?: string | null; cwd?: string | null; developerInstructions?: string | null; ephemeral?: boolean | null; model?: string | null; modelProvider?: string | null };
+
+export type ThreadStartResponse = { approvalPolicy: string; approvalsReviewer: string; cwd: string; instructionSources: string[]; model: string; modelProvider: string; reasoningEffort: string | null; sandbox: SandboxPolicy; serviceTier: string | null; thread: Thread };
+
+export type ThreadStartedNotification = { thread: Thread };
+
+export type ThreadStatus = { type: "notLoaded" } | { type: "idle" } | { type: "systemError" } | { activeFlags: string[]; type: "active" };
+
+export type ThreadStatusChangedNotification = { status: ThreadStatus; threadId: string };
+
+export type ThreadTokenUsage = { last: TokenUsageBreakdown; modelContextWindow: number | null; total: TokenUsageBreakdown };
+
+export type ThreadTokenUsageUpdatedNotification = { threadId: string; tokenUsage: ThreadTokenUsage; turnId: string };
+
+export type TokenUsageBreakdown = { cacheWriteInputTokens: number; cachedInputTokens: number; inputTokens: number; outputTokens: number; reasoningOutputTokens: number; totalTokens: number };
+
+export type Turn = { completedAt: number | null; durationMs: number | null; error: TurnError | null; id: string; items: ThreadItem[]; itemsView: TurnItemsView; rootTurnId: string | null; startedAt: number | null; status: TurnStatus };
+
+export type TurnError = { additionalDetails: string | null; codexErrorInfo: unknown; message: string; misalignment: unknown };
+
+export type TurnInterruptParams = { threadId: string; turnId: string };
 
 export type TurnInterruptResponse = Record<string, never>;
 
-export type TurnStartParams = { input: TurnInput; model?: string | null; threadId?: string | null };
+export type TurnItemsView = "notLoaded" | "summary" | "full";
 
-export type TurnStartResponse = { turnId: string };
+export type TurnNotification = { threadId: string; turn: Turn };
+
+export type TurnStartParams = { input: UserInput[]; model?: string | null; threadId: string };
+
+export type TurnStartResponse = { turn: Turn };
+
+export type TurnStatus = "completed" | "interrupted" | "failed" | "inProgress";
+
+export type UserInput = { text: string; text_elements: unknown[]; type: "text" };
 
 /** Each message part by `<method>#<part>`. */
 export interface Messages {
@@ -110,9 +164,33 @@ export interface Messages {
   /** account/updated notification (sent by the server) */
   "account/updated#notification": AccountUpdatedNotification;
   /** model/list params (sent by the host) */
-  "model/list#params": EmptyParams;
+  "model/list#params": ModelListParams;
   /** model/list result (sent by the server) */
   "model/list#result": ModelListResponse;
+  /** account/rateLimits/read params (sent by the host) */
+  "account/rateLimits/read#params": EmptyParams;
+  /** account/rateLimits/read result (sent by the server) */
+  "account/rateLimits/read#result": GetAccountRateLimitsResponse;
+  /** account/rateLimits/updated notification (sent by the server) */
+  "account/rateLimits/updated#notification": AccountRateLimitsUpdatedNotification;
+  /** thread/start params (sent by the host) */
+  "thread/start#params": ThreadStartParams;
+  /** thread/start result (sent by the server) */
+  "thread/start#result": ThreadStartResponse;
+  /** thread/read params (sent by the host) */
+  "thread/read#params": ThreadReadParams;
+  /** thread/read result (sent by the server) */
+  "thread/read#result": ThreadReadResponse;
+  /** thread/list params (sent by the host) */
+  "thread/list#params": ThreadListParams;
+  /** thread/list result (sent by the server) */
+  "thread/list#result": ThreadListResponse;
+  /** thread/started notification (sent by the server) */
+  "thread/started#notification": ThreadStartedNotification;
+  /** thread/status/changed notification (sent by the server) */
+  "thread/status/changed#notification": ThreadStatusChangedNotification;
+  /** thread/tokenUsage/updated notification (sent by the server) */
+  "thread/tokenUsage/updated#notification": ThreadTokenUsageUpdatedNotification;
   /** turn/start params (sent by the host) */
   "turn/start#params": TurnStartParams;
   /** turn/start result (sent by the server) */
@@ -121,8 +199,14 @@ export interface Messages {
   "turn/interrupt#params": TurnInterruptParams;
   /** turn/interrupt result (sent by the server) */
   "turn/interrupt#result": TurnInterruptResponse;
-  /** turn/delta notification (sent by the server) */
-  "turn/delta#notification": TurnDeltaNotification;
+  /** turn/started notification (sent by the server) */
+  "turn/started#notification": TurnNotification;
+  /** item/started notification (sent by the server) */
+  "item/started#notification": ItemStartedNotification;
+  /** item/agentMessage/delta notification (sent by the server) */
+  "item/agentMessage/delta#notification": AgentMessageDeltaNotification;
+  /** item/completed notification (sent by the server) */
+  "item/completed#notification": ItemCompletedNotification;
   /** turn/completed notification (sent by the server) */
-  "turn/completed#notification": TurnCompletedNotification;
+  "turn/completed#notification": TurnNotification;
 }

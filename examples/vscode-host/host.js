@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// host.js — a VS Code-style host for authbridge over vscode-jsonrpc: external tokens, refresh answers, one streamed turn.
+// host.js — a VS Code-style host for authbridge over vscode-jsonrpc: external tokens, refresh answers, a thread and one streamed turn.
 'use strict';
 
 const { spawn } = require('node:child_process');
@@ -87,9 +87,9 @@ async function run(opts) {
   /** @type {string[]} every notification's method, in order */
   const notifications = [];
   let streamed = '';
-  /** @type {Map<string, (n: import('../../docs/schema/authbridge').TurnCompletedNotification) => void>} */
+  /** @type {Map<string, (n: import('../../docs/schema/authbridge').TurnNotification) => void>} */
   const turnWaiters = new Map();
-  /** @type {Map<string, import('../../docs/schema/authbridge').TurnCompletedNotification>} */
+  /** @type {Map<string, import('../../docs/schema/authbridge').TurnNotification>} */
   const completedTurns = new Map();
   /** @type {(n: import('../../docs/schema/authbridge').AccountLoginCompletedNotification) => void} */
   let onLoginCompleted = () => {};
@@ -107,14 +107,14 @@ async function run(opts) {
     notifications.push(method);
     if (method === 'account/login/completed') {
       onLoginCompleted(/** @type {import('../../docs/schema/authbridge').AccountLoginCompletedNotification} */ (params));
-    } else if (method === 'turn/delta') {
-      const delta = /** @type {import('../../docs/schema/authbridge').TurnDeltaNotification} */ (params);
+    } else if (method === 'item/agentMessage/delta') {
+      const delta = /** @type {import('../../docs/schema/authbridge').AgentMessageDeltaNotification} */ (params);
       streamed += delta.delta;
       process.stdout.write(delta.delta);
     } else if (method === 'turn/completed') {
-      const done = /** @type {import('../../docs/schema/authbridge').TurnCompletedNotification} */ (params);
-      completedTurns.set(done.turnId, done);
-      turnWaiters.get(done.turnId)?.(done);
+      const done = /** @type {import('../../docs/schema/authbridge').TurnNotification} */ (params);
+      completedTurns.set(done.turn.id, done);
+      turnWaiters.get(done.turn.id)?.(done);
     }
   });
   connection.listen();
@@ -135,23 +135,30 @@ async function run(opts) {
     const completed = await wait(loginCompleted, STEP_MS, 'account/login/completed');
     if (!completed.success) throw new Error(`login failed: ${completed.error}`);
 
+    /** @type {import('../../docs/schema/authbridge').ThreadStartParams} */
+    const threadParams = {};
+    /** @type {import('../../docs/schema/authbridge').ThreadStartResponse} */
+    const thread = await wait(connection.sendRequest('thread/start', threadParams), STEP_MS, 'thread/start');
+
     /** @type {import('../../docs/schema/authbridge').TurnStartParams} */
-    const turn = { input: opts.input };
+    const turn = { threadId: thread.thread.id, input: [{ type: 'text', text: opts.input, text_elements: [] }] };
     /** @type {import('../../docs/schema/authbridge').TurnStartResponse} */
     const started = await wait(connection.sendRequest('turn/start', turn), STEP_MS, 'turn/start');
     const done = await wait(
       new Promise((resolve) => {
-        const already = completedTurns.get(started.turnId);
+        const already = completedTurns.get(started.turn.id);
         if (already) resolve(already);
-        else turnWaiters.set(started.turnId, resolve);
+        else turnWaiters.set(started.turn.id, resolve);
       }),
       TURN_MS,
-      `turn ${started.turnId}`,
+      `turn ${started.turn.id}`,
     );
     process.stdout.write('\n');
-    if (done.status === 'failed') throw new Error(`the turn failed: ${done.error.message}`);
-    if (done.status !== 'completed') throw new Error(`the turn ended ${done.status}`);
-    if (done.text !== streamed) throw new Error(`turn/completed text ${JSON.stringify(done.text)} differs from the stream ${JSON.stringify(streamed)}`);
+    const { status, error, items } = done.turn;
+    if (status === 'failed') throw new Error(`the turn failed: ${error?.message}`);
+    if (status !== 'completed') throw new Error(`the turn ended ${status}`);
+    const text = items.map((item) => (item.type === 'agentMessage' ? item.text : '')).join('');
+    if (text !== streamed) throw new Error(`turn/completed text ${JSON.stringify(text)} differs from the stream ${JSON.stringify(streamed)}`);
   } catch (e) {
     child.kill();
     connection.dispose();

@@ -27,12 +27,20 @@ pub enum PlanType {
     Plus,
     Pro,
     Prolite,
+    Promax,
     Team,
+    SelfServeBusinessProlite,
     SelfServeBusinessUsageBased,
     Business,
+    Ent26,
+    EnterpriseCbpAutomation,
     EnterpriseCbpUsageBased,
     Enterprise,
     Edu,
+    EduPlus,
+    EduPro,
+    Sci,
+    SciPlus,
     #[serde(other)]
     Unknown,
 }
@@ -49,15 +57,47 @@ impl PlanType {
             PlanType::Plus => "plus",
             PlanType::Pro => "pro",
             PlanType::Prolite => "prolite",
+            PlanType::Promax => "promax",
             PlanType::Team => "team",
+            PlanType::SelfServeBusinessProlite => "self_serve_business_prolite",
             PlanType::SelfServeBusinessUsageBased => "self_serve_business_usage_based",
             PlanType::Business => "business",
+            PlanType::Ent26 => "ent26",
+            PlanType::EnterpriseCbpAutomation => "enterprise_cbp_automation",
             PlanType::EnterpriseCbpUsageBased => "enterprise_cbp_usage_based",
             PlanType::Enterprise => "enterprise",
             PlanType::Edu => "edu",
+            PlanType::EduPlus => "edu_plus",
+            PlanType::EduPro => "edu_pro",
+            PlanType::Sci => "sci",
+            PlanType::SciPlus => "sci_plus",
             PlanType::Unknown => "unknown",
         }
     }
+
+    /// Every plan value, `unknown` last (Codex 0.171's `PlanType` list).
+    pub const ALL: [PlanType; 20] = [
+        PlanType::Free,
+        PlanType::Go,
+        PlanType::Plus,
+        PlanType::Pro,
+        PlanType::Prolite,
+        PlanType::Promax,
+        PlanType::Team,
+        PlanType::SelfServeBusinessProlite,
+        PlanType::SelfServeBusinessUsageBased,
+        PlanType::Business,
+        PlanType::Ent26,
+        PlanType::EnterpriseCbpAutomation,
+        PlanType::EnterpriseCbpUsageBased,
+        PlanType::Enterprise,
+        PlanType::Edu,
+        PlanType::EduPlus,
+        PlanType::EduPro,
+        PlanType::Sci,
+        PlanType::SciPlus,
+        PlanType::Unknown,
+    ];
 }
 
 /// `account/login/start` params, tagged by `type`.
@@ -203,6 +243,8 @@ pub struct AccountLoginCompletedNotification {
     pub login_id: Option<String>,
     pub success: bool,
     pub error: Option<String>,
+    /// Codex's desktop onboarding entry point; always null here.
+    pub onboarding_entrypoint: Option<String>,
 }
 
 /// `account/updated`: the active mode and plan after a change.
@@ -211,6 +253,8 @@ pub struct AccountLoginCompletedNotification {
 pub struct AccountUpdatedNotification {
     pub auth_mode: Option<AuthMode>,
     pub plan_type: Option<PlanType>,
+    /// Codex's routing-discovery reason; always null here.
+    pub reason: Option<String>,
 }
 
 /// `account/read` params.

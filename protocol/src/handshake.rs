@@ -1,4 +1,4 @@
-//! `initialize` and `initialized` (contract §2).
+//! `initialize` and `initialized` (docs/protocol.md §2).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,6 +52,12 @@ pub struct ServerInfo {
 #[serde(rename_all = "camelCase")]
 pub struct InitializeResponse {
     pub user_agent: String,
+    /// authbridge's home (Codex's `codexHome`): where `config.toml` lives. Absolute.
+    pub codex_home: String,
+    /// `unix` or `windows`.
+    pub platform_family: String,
+    /// `linux`, `macos` or `windows`.
+    pub platform_os: String,
     pub server_info: ServerInfo,
 }
 

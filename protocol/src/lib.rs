@@ -8,7 +8,8 @@
 //! - [`handshake`]: `initialize` / `initialized`.
 //! - [`account`]: the Codex-compatible account surface (login, read, logout, status,
 //!   the server→host token refresh, and the account notifications).
-//! - [`model`] and [`turn`]: the model surface (`model/list`, `turn/*`).
+//! - [`thread`] and [`turn`]: Codex's thread/turn subset (`thread/*`, `turn/*`, the item
+//!   notifications); [`model`]: `model/list`; [`rate_limits`]: `account/rateLimits/*`.
 //! - [`schema`]: JSON Schema and TypeScript generated from these types.
 //!
 //! This crate depends on no other crate of the workspace.
@@ -18,7 +19,9 @@ pub mod handshake;
 pub mod jsonrpc;
 pub mod method;
 pub mod model;
+pub mod rate_limits;
 pub mod schema;
+pub mod thread;
 pub mod turn;
 
 pub use jsonrpc::{ErrorObject, Message, Notification, Request, RequestId, Response};

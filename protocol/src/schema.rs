@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value};
 
 use crate::method::{NotificationMethod, RequestMethod};
-use crate::{account, handshake, model, turn};
+use crate::{account, handshake, model, rate_limits, thread, turn};
 
 /// The schema of one message part, e.g. `account/login/start` params.
 pub struct MessageSchema {
@@ -100,9 +100,21 @@ pub fn all() -> Vec<MessageSchema> {
     notification::<account::AccountLoginCompleted>("server", &mut out);
     notification::<account::AccountUpdated>("server", &mut out);
     request::<model::ModelList>("host", &mut out);
+    request::<rate_limits::GetAccountRateLimits>("host", &mut out);
+    notification::<rate_limits::AccountRateLimitsUpdated>("server", &mut out);
+    request::<thread::ThreadStart>("host", &mut out);
+    request::<thread::ThreadRead>("host", &mut out);
+    request::<thread::ThreadList>("host", &mut out);
+    notification::<thread::ThreadStarted>("server", &mut out);
+    notification::<thread::ThreadStatusChanged>("server", &mut out);
+    notification::<thread::ThreadTokenUsageUpdated>("server", &mut out);
+    notification::<thread::ErrorNotice>("server", &mut out);
     request::<turn::TurnStart>("host", &mut out);
     request::<turn::TurnInterrupt>("host", &mut out);
-    notification::<turn::TurnDelta>("server", &mut out);
+    notification::<turn::TurnStarted>("server", &mut out);
+    notification::<turn::ItemStarted>("server", &mut out);
+    notification::<turn::AgentMessageDelta>("server", &mut out);
+    notification::<turn::ItemCompleted>("server", &mut out);
     notification::<turn::TurnCompleted>("server", &mut out);
     out.push(MessageSchema {
         method: "error",
@@ -281,7 +293,7 @@ mod tests {
     #[test]
     fn every_method_has_its_parts_and_a_draft_2020_12_schema() {
         let all = all();
-        assert_eq!(all.len(), 26);
+        assert_eq!(all.len(), 42);
         for s in &all {
             assert_eq!(
                 s.schema["$schema"],

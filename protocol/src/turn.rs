@@ -1,119 +1,81 @@
-//! `turn/start`, `turn/interrupt` and the turn notifications (contract §6.2; ours).
+//! Turns (docs/protocol.md §6.3): `turn/start`, `turn/interrupt` and the turn and item
+//! notifications, in Codex's v2 shapes.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::method::{notification, request};
+pub use crate::thread::{ThreadItem, Turn, TurnError, TurnItemsView, TurnStatus, UserInput};
 
-/// One input item (Codex's item shape). Only text items carry text; others are ignored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum InputItem {
-    Text {
-        text: String,
-    },
-    #[serde(other)]
-    Other,
-}
-
-/// The input of a turn: a string, or an array of items whose text parts are joined with `\n`.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum TurnInput {
-    Text(String),
-    Items(Vec<InputItem>),
-}
-
-impl<'de> Deserialize<'de> for TurnInput {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(TurnInput::Text(s)),
-            items @ serde_json::Value::Array(_) => serde_json::from_value(items)
-                .map(TurnInput::Items)
-                .map_err(|e| D::Error::custom(format!("invalid input item: {e}"))),
-            _ => Err(D::Error::custom(
-                "invalid type: expected a string or an array of input items",
-            )),
-        }
-    }
-}
-
-impl TurnInput {
-    /// The text sent to the provider.
-    pub fn text(&self) -> String {
-        match self {
-            TurnInput::Text(s) => s.clone(),
-            TurnInput::Items(items) => items
-                .iter()
-                .filter_map(|i| match i {
-                    InputItem::Text { text } => Some(text.as_str()),
-                    InputItem::Other => None,
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
-    }
-}
-
+/// `turn/start` params. `model` overrides the thread's model for this turn and the next
+/// ones. Every other Codex field (effort, sandbox, cwd, output schema, …) is accepted and
+/// ignored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurnStartParams {
-    pub input: TurnInput,
+    pub thread_id: String,
+    pub input: Vec<UserInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Accepted and ignored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<String>,
 }
 
+/// `turn/start` result: the turn, `inProgress`, before any of its notifications.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurnStartResponse {
-    pub turn_id: String,
+    pub turn: Turn,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TurnDeltaNotification {
-    pub turn_id: String,
-    pub delta: String,
-}
-
-/// Why a turn failed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TurnError {
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-}
-
-/// How a turn ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "status", rename_all = "camelCase")]
-pub enum TurnOutcome {
-    Completed { text: String },
-    Interrupted { text: String },
-    Failed { error: TurnError },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TurnCompletedNotification {
-    pub turn_id: String,
-    #[serde(flatten)]
-    pub outcome: TurnOutcome,
-}
-
+/// `turn/interrupt` params.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TurnInterruptParams {
+    pub thread_id: String,
     pub turn_id: String,
 }
 
+/// `turn/interrupt` result (`{}`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TurnInterruptResponse {}
+
+/// `turn/started` and `turn/completed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnNotification {
+    pub thread_id: String,
+    pub turn: Turn,
+}
+
+/// `item/started`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemStartedNotification {
+    pub item: ThreadItem,
+    pub thread_id: String,
+    pub turn_id: String,
+    pub started_at_ms: i64,
+}
+
+/// `item/completed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemCompletedNotification {
+    pub item: ThreadItem,
+    pub thread_id: String,
+    pub turn_id: String,
+    pub content_token_count: Option<u64>,
+    pub completed_at_ms: i64,
+}
+
+/// `item/agentMessage/delta`: more text of the agent message `itemId`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentMessageDeltaNotification {
+    pub thread_id: String,
+    pub turn_id: String,
+    pub item_id: String,
+    pub delta: String,
+}
 
 request!(
     /// `turn/start`.
@@ -124,10 +86,22 @@ request!(
     TurnInterrupt, "turn/interrupt", TurnInterruptParams, TurnInterruptResponse
 );
 notification!(
-    /// `turn/delta`.
-    TurnDelta, "turn/delta", TurnDeltaNotification
+    /// `turn/started`.
+    TurnStarted, "turn/started", TurnNotification
 );
 notification!(
-    /// `turn/completed`.
-    TurnCompleted, "turn/completed", TurnCompletedNotification
+    /// `turn/completed`: exactly one per accepted turn.
+    TurnCompleted, "turn/completed", TurnNotification
+);
+notification!(
+    /// `item/started`.
+    ItemStarted, "item/started", ItemStartedNotification
+);
+notification!(
+    /// `item/completed`.
+    ItemCompleted, "item/completed", ItemCompletedNotification
+);
+notification!(
+    /// `item/agentMessage/delta`.
+    AgentMessageDelta, "item/agentMessage/delta", AgentMessageDeltaNotification
 );

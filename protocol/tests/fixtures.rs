@@ -5,6 +5,8 @@ use authbridge_protocol::account::*;
 use authbridge_protocol::handshake::*;
 use authbridge_protocol::jsonrpc::{decode_params, to_raw, Message, Response};
 use authbridge_protocol::model::*;
+use authbridge_protocol::rate_limits::*;
+use authbridge_protocol::thread::*;
 use authbridge_protocol::turn::*;
 use authbridge_protocol::{NotificationMethod, RequestMethod};
 use serde_json::Value;
@@ -71,8 +73,28 @@ fn round_trip(name: &str, msg: &Message) -> Message {
         ("model_list", "response") => round_trip_result::<ModelList>(msg),
         ("turn_start", "request") => round_trip_params::<TurnStart>(msg),
         ("turn_start", "response") => round_trip_result::<TurnStart>(msg),
-        ("turn_delta", _) => round_trip_notification::<TurnDelta>(msg),
+        ("turn_started", _) => round_trip_notification::<TurnStarted>(msg),
         ("turn_completed", _) => round_trip_notification::<TurnCompleted>(msg),
+        ("item_started", _) => round_trip_notification::<ItemStarted>(msg),
+        ("item_completed", _) => round_trip_notification::<ItemCompleted>(msg),
+        ("item_agent_message_delta", _) => round_trip_notification::<AgentMessageDelta>(msg),
+        ("thread_start", "request") => round_trip_params::<ThreadStart>(msg),
+        ("thread_start", "response") => round_trip_result::<ThreadStart>(msg),
+        ("thread_read", "request") => round_trip_params::<ThreadRead>(msg),
+        ("thread_read", "response") => round_trip_result::<ThreadRead>(msg),
+        ("thread_list", "request") => round_trip_params::<ThreadList>(msg),
+        ("thread_list", "response") => round_trip_result::<ThreadList>(msg),
+        ("thread_started", _) => round_trip_notification::<ThreadStarted>(msg),
+        ("thread_status_changed", _) => round_trip_notification::<ThreadStatusChanged>(msg),
+        ("thread_token_usage_updated", _) => {
+            round_trip_notification::<ThreadTokenUsageUpdated>(msg)
+        }
+        ("error", "notification") => round_trip_notification::<ErrorNotice>(msg),
+        ("account_rate_limits_read", "request") => round_trip_params::<GetAccountRateLimits>(msg),
+        ("account_rate_limits_read", "response") => round_trip_result::<GetAccountRateLimits>(msg),
+        ("account_rate_limits_updated", _) => {
+            round_trip_notification::<AccountRateLimitsUpdated>(msg)
+        }
         ("turn_interrupt", "request") => round_trip_params::<TurnInterrupt>(msg),
         ("turn_interrupt", "response") => round_trip_result::<TurnInterrupt>(msg),
         ("error", _) => msg.clone(),
@@ -140,10 +162,31 @@ fn secrets_in_params_do_not_show_in_debug() {
 }
 
 #[test]
-fn turn_input_items_join_text_with_newlines() {
-    let input: TurnInput = serde_json::from_value(serde_json::json!([
-        {"type": "text", "text": "a"}, {"type": "image", "url": "x"}, {"type": "text", "text": "b"}
-    ]))
-    .unwrap();
-    assert_eq!(input.text(), "a\nb");
+fn turn_input_accepts_text_items_and_names_any_other_type() {
+    let raw = to_raw(&serde_json::json!({
+        "threadId": "t", "input": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        "effort": "high", "sandboxPolicy": {"type": "readOnly"}
+    }));
+    let p = decode_params::<TurnStartParams>(Some(&raw)).unwrap();
+    let texts: Vec<&str> = p.input.iter().map(UserInput::as_text).collect();
+    assert_eq!(texts, ["a", "b"]);
+    let raw = to_raw(&serde_json::json!({
+        "threadId": "t", "input": [{"type": "text", "text": "a"}, {"type": "image", "url": "x"}]
+    }));
+    let err = decode_params::<TurnStartParams>(Some(&raw)).unwrap_err();
+    assert!(
+        err.starts_with("input[1]: unsupported input item type \"image\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_plan_value_of_codex_reads_back_as_itself() {
+    for plan in PlanType::ALL {
+        assert_eq!(PlanType::parse(plan.as_str()), plan);
+        let wire = serde_json::to_value(plan).unwrap();
+        assert_eq!(wire, plan.as_str());
+    }
+    assert_eq!(PlanType::parse("promax"), PlanType::Promax);
+    assert_eq!(PlanType::parse("sci_plus"), PlanType::SciPlus);
 }

@@ -4,6 +4,10 @@
 //! Events (`response.output_text.delta` × n, then `response.completed`). Only tokens it was
 //! told are valid get through; any other bearer gets a 401 with a JSON error body. It can be
 //! told to fail, stall, cut the stream, and records every request with its headers.
+//!
+//! It also stands in for the ChatGPT backend's usage endpoint (`GET
+//! …/backend-api/wham/usage`, what `account/rateLimits/read` reads) and can put Codex's
+//! `x-codex-*` rate-limit headers on its streamed answers.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -102,6 +106,8 @@ struct Inner {
     delta_delay: Mutex<Duration>,
     models: Vec<String>,
     failure: Mutex<Option<Failure>>,
+    rate_limit_headers: Mutex<Vec<(String, String)>>,
+    usage: Mutex<Value>,
     one_shot: Mutex<VecDeque<Failure>>,
     recorded: Mutex<Vec<RecordedRequest>>,
     requests: AtomicUsize,
@@ -133,6 +139,8 @@ impl MockProvider {
             delta_delay: Mutex::new(opts.delta_delay),
             models: opts.models,
             failure: Mutex::new(None),
+            rate_limit_headers: Mutex::new(Vec::new()),
+            usage: Mutex::new(default_usage()),
             one_shot: Mutex::new(VecDeque::new()),
             recorded: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
@@ -159,6 +167,30 @@ impl MockProvider {
     /// The base URL, e.g. `http://127.0.0.1:PORT/v1`.
     pub fn url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// The ChatGPT base URL served by this mock, e.g. `http://127.0.0.1:PORT/backend-api/codex`
+    /// (model calls under it, the usage endpoint at `/backend-api/wham/usage`).
+    pub fn chatgpt_url(&self) -> String {
+        format!("http://{}/backend-api/codex", self.addr)
+    }
+
+    /// Headers put on every later streamed answer (e.g. `x-codex-primary-used-percent`).
+    pub fn set_rate_limit_headers<I, K, V>(&self, headers: I)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        *lock(&self.inner.rate_limit_headers) = headers
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+    }
+
+    /// The body of `GET …/wham/usage` from now on.
+    pub fn set_usage(&self, body: Value) {
+        *lock(&self.inner.usage) = body;
     }
 
     /// The socket address.
@@ -305,6 +337,9 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             .collect();
         return json_response(200, json!({"object": "list", "data": data}));
     }
+    if recorded.method == "GET" && path.ends_with("/wham/usage") {
+        return json_response(200, lock(&inner.usage).clone());
+    }
     if recorded.method == "POST" && path.ends_with("/responses") {
         return sse::stream_response(&inner, failure);
     }
@@ -312,6 +347,24 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         404,
         json!({"error": {"message": format!("no route for {} {}", recorded.method, path)}}),
     )
+}
+
+/// The usage endpoint's default answer: a pro plan, 42 % of the 5-hour window and 7 % of
+/// the weekly one used, some credits.
+pub fn default_usage() -> Value {
+    json!({
+        "plan_type": "pro",
+        "rate_limit": {
+            "allowed": true,
+            "limit_reached": false,
+            "primary_window": {"used_percent": 42, "limit_window_seconds": 18000,
+                               "reset_after_seconds": 3600, "reset_at": 1796240000},
+            "secondary_window": {"used_percent": 7, "limit_window_seconds": 604800,
+                                 "reset_after_seconds": 86400, "reset_at": 1796800000}
+        },
+        "credits": {"has_credits": true, "unlimited": false, "balance": "9.99"},
+        "additional_rate_limits": null
+    })
 }
 
 fn check_auth(

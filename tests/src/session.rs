@@ -110,7 +110,7 @@ impl Session {
         login_external(&self.host, access_token, account_id, plan).await
     }
 
-    /// Runs one turn to its end; the `turn/completed` params.
+    /// Runs one turn on a new thread to its end; its [`outcome`].
     pub async fn turn(&self, input: &str) -> Value {
         run_turn(&self.host, input).await
     }
@@ -130,26 +130,53 @@ pub async fn login_external(
     host.request("account/login/start", params).await
 }
 
-/// Starts a turn; its `turnId`.
+/// `thread/start` with default settings; the new thread's id.
 ///
 /// # Panics
-/// If `turn/start` fails or answers without a `turnId`.
-pub async fn start_turn(host: &Host, input: &str) -> String {
+/// If `thread/start` fails or answers without `thread.id`.
+pub async fn start_thread(host: &Host) -> String {
     let result = host
-        .request("turn/start", json!({"input": input}))
+        .request("thread/start", json!({}))
         .await
-        .unwrap_or_else(|e| panic!("turn/start failed: {e:?}"));
-    result["turnId"].as_str().expect("turnId").to_owned()
+        .unwrap_or_else(|e| panic!("thread/start failed: {e:?}"));
+    result["thread"]["id"]
+        .as_str()
+        .expect("thread.id")
+        .to_owned()
 }
 
-/// Waits for the `turn/completed` of this turn; its params.
+/// `turn/start` params for one text input on a thread.
+pub fn turn_params(thread_id: &str, input: &str) -> Value {
+    json!({"threadId": thread_id, "input": [{"type": "text", "text": input}]})
+}
+
+/// Starts a turn on a thread; the turn's id.
+///
+/// # Panics
+/// If `turn/start` fails or answers without `turn.id`.
+pub async fn start_turn_on(host: &Host, thread_id: &str, input: &str) -> String {
+    let result = host
+        .request("turn/start", turn_params(thread_id, input))
+        .await
+        .unwrap_or_else(|e| panic!("turn/start failed: {e:?}"));
+    result["turn"]["id"].as_str().expect("turn.id").to_owned()
+}
+
+/// Starts a turn on a new thread of its own (so turns started this way may run
+/// concurrently); the turn's id.
+pub async fn start_turn(host: &Host, input: &str) -> String {
+    let thread = start_thread(host).await;
+    start_turn_on(host, &thread, input).await
+}
+
+/// Waits for the `turn/completed` of this turn; its params as sent.
 ///
 /// # Panics
 /// If it does not come within [`TURN_TIMEOUT`] (the message carries the transcript).
-pub async fn wait_turn(host: &Host, turn_id: &str) -> Value {
+pub async fn wait_turn_completed(host: &Host, turn_id: &str) -> Value {
     let done = host
         .wait_message(
-            |m| m["method"] == "turn/completed" && m["params"]["turnId"] == turn_id,
+            |m| m["method"] == "turn/completed" && m["params"]["turn"]["id"] == turn_id,
             TURN_TIMEOUT,
         )
         .await;
@@ -163,7 +190,31 @@ pub async fn wait_turn(host: &Host, turn_id: &str) -> Value {
     }
 }
 
-/// Starts a turn and waits for its end; the `turn/completed` params.
+/// The outcome of a `turn/completed`, in brief: `{"turnId","status","text"}` (the agent
+/// messages' text) when it completed or was interrupted, `{"turnId","status","error"}`
+/// (the turn's `TurnError`) when it failed.
+pub fn outcome(completed: &Value) -> Value {
+    let turn = &completed["turn"];
+    let status = turn["status"].clone();
+    if status == "failed" {
+        return json!({"turnId": turn["id"], "status": status, "error": turn["error"]});
+    }
+    let text: String = turn["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["type"] == "agentMessage")
+        .filter_map(|i| i["text"].as_str())
+        .collect();
+    json!({"turnId": turn["id"], "status": status, "text": text})
+}
+
+/// Waits for the `turn/completed` of this turn; its [`outcome`].
+pub async fn wait_turn(host: &Host, turn_id: &str) -> Value {
+    outcome(&wait_turn_completed(host, turn_id).await)
+}
+
+/// Starts a turn on a new thread and waits for its end; its [`outcome`].
 pub async fn run_turn(host: &Host, input: &str) -> Value {
     let id = start_turn(host, input).await;
     wait_turn(host, &id).await
@@ -173,7 +224,7 @@ pub async fn run_turn(host: &Host, input: &str) -> Value {
 pub fn streamed_text(host: &Host, turn_id: &str) -> String {
     host.notifications()
         .iter()
-        .filter(|m| m["method"] == "turn/delta" && m["params"]["turnId"] == turn_id)
+        .filter(|m| m["method"] == "item/agentMessage/delta" && m["params"]["turnId"] == turn_id)
         .filter_map(|m| m["params"]["delta"].as_str().map(str::to_owned))
         .collect()
 }

@@ -68,8 +68,8 @@ async fn api_key_login_answers_then_completes_then_updates_and_is_written_to_aut
     assert_eq!(
         after_response(&s.host, last_request_id(&s.host)).await,
         vec![
-            json!({"method": "account/login/completed", "params": {"loginId": null, "success": true, "error": null}}),
-            json!({"method": "account/updated", "params": {"authMode": "apikey", "planType": null}}),
+            json!({"method": "account/login/completed", "params": {"loginId": null, "success": true, "error": null, "onboardingEntrypoint": null}}),
+            json!({"method": "account/updated", "params": {"authMode": "apikey", "planType": null, "reason": null}}),
         ]
     );
     let auth_path = s.home().join("auth.json");
@@ -112,7 +112,9 @@ async fn api_key_logout_deletes_auth_json_and_reports_no_mode() {
         .await;
     assert_eq!(
         updated,
-        Some(json!({"method": "account/updated", "params": {"authMode": null, "planType": null}}))
+        Some(
+            json!({"method": "account/updated", "params": {"authMode": null, "planType": null, "reason": null}})
+        )
     );
     assert!(s
         .host
@@ -138,8 +140,8 @@ async fn external_tokens_login_reads_as_chatgpt_and_logout_forgets_them() {
     assert_eq!(
         after_response(&s.host, last_request_id(&s.host)).await,
         vec![
-            json!({"method": "account/login/completed", "params": {"loginId": null, "success": true, "error": null}}),
-            json!({"method": "account/updated", "params": {"authMode": "chatgptAuthTokens", "planType": "pro"}}),
+            json!({"method": "account/login/completed", "params": {"loginId": null, "success": true, "error": null, "onboardingEntrypoint": null}}),
+            json!({"method": "account/updated", "params": {"authMode": "chatgptAuthTokens", "planType": "pro", "reason": null}}),
         ]
     );
     assert_eq!(
@@ -275,11 +277,21 @@ async fn without_credentials_model_calls_answer_authentication_required() {
         "authentication required: log in with account/login/start",
     )
     .with_data(json!({"reason": "authRequired"})));
+    let thread = authbridge_tests::session::start_thread(&s.host).await;
     assert_eq!(
-        s.host.request("turn/start", json!({"input": "hi"})).await,
+        s.host
+            .request(
+                "turn/start",
+                authbridge_tests::session::turn_params(&thread, "hi")
+            )
+            .await,
         expected
     );
     assert_eq!(s.host.request("model/list", json!({})).await, expected);
+    assert_eq!(
+        s.host.request("account/rateLimits/read", json!({})).await,
+        expected
+    );
     assert_eq!(s.mock.request_count(), 0);
 }
 

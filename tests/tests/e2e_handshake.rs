@@ -17,9 +17,12 @@ fn uninitialized() -> SessionBuilder {
     }
 }
 
-fn expected_initialize_result() -> Value {
+fn expected_initialize_result(home: &std::path::Path) -> Value {
     json!({
         "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", std::env::consts::OS, std::env::consts::ARCH),
+        "codexHome": home.display().to_string(),
+        "platformFamily": "unix",
+        "platformOs": if cfg!(target_os = "macos") { "macos" } else { "linux" },
         "serverInfo": {"name": "authbridge", "version": "0.1.0"}
     })
 }
@@ -32,7 +35,7 @@ fn err(code: i64, message: &str) -> ErrorObject {
 async fn initialize_over_newline_delimited_json_answers_the_user_agent_and_server_info() {
     let s = uninitialized().start().await;
     let result = s.host.initialize(json!({"experimentalApi": true})).await;
-    assert_eq!(result, Ok(expected_initialize_result()));
+    assert_eq!(result, Ok(expected_initialize_result(s.home())));
     assert!(
         s.host.stdout_bytes().starts_with(b"{"),
         "answered in NDJSON"
@@ -53,7 +56,7 @@ async fn initialize_over_content_length_framing_is_answered_in_that_framing() {
     .await;
     assert_eq!(
         s.host.initialize(json!({})).await,
-        Ok(expected_initialize_result())
+        Ok(expected_initialize_result(s.home()))
     );
     let out = s.host.stdout_bytes();
     assert!(
@@ -76,7 +79,7 @@ async fn a_request_before_initialize_is_refused_as_not_initialized() {
     );
     assert_eq!(
         s.host.initialize(json!({})).await,
-        Ok(expected_initialize_result())
+        Ok(expected_initialize_result(s.home()))
     );
 }
 

@@ -182,11 +182,47 @@ async fn api_key_session() -> Session {
 #[tokio::test]
 async fn model_list_answers_the_providers_models() {
     let s = api_key_session().await;
+    let list = s.host.request("model/list", json!({})).await.unwrap();
+    let ids: Vec<(&str, &str, bool)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap(),
+                m["displayName"].as_str().unwrap(),
+                m["isDefault"].as_bool().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        s.host.request("model/list", json!({})).await,
-        Ok(json!({"models": [{"id": "gpt-5"}, {"id": "gpt-5-mini"}]}))
+        ids,
+        [
+            ("gpt-5", "gpt-5", true),
+            ("gpt-5-mini", "gpt-5-mini", false)
+        ]
     );
+    assert_eq!(list["nextCursor"], Value::Null);
     assert_eq!(s.mock.requests()[0].path, "/v1/models");
+    // A page at a time: the cursor of the first page leads to the second.
+    let first = s
+        .host
+        .request("model/list", json!({"limit": 1}))
+        .await
+        .unwrap();
+    assert_eq!(first["data"][0]["id"], "gpt-5");
+    assert_eq!(first["data"].as_array().unwrap().len(), 1);
+    let cursor = first["nextCursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_owned();
+    let second = s
+        .host
+        .request("model/list", json!({"limit": 1, "cursor": cursor}))
+        .await
+        .unwrap();
+    assert_eq!(second["data"][0]["id"], "gpt-5-mini");
+    assert_eq!(second["nextCursor"], Value::Null);
 }
 
 #[tokio::test]
@@ -197,9 +233,10 @@ async fn a_provider_error_with_a_json_body_fails_the_turn_with_its_message_and_s
         body: r#"{"error":{"message":"the model crashed"}}"#.into(),
     });
     let done = s.turn("hi").await;
+    assert_eq!(done["error"]["message"], "the model crashed", "{done}");
     assert_eq!(
-        done["error"],
-        json!({"message": "the model crashed", "httpStatus": 500})
+        done["error"]["codexErrorInfo"], "internalServerError",
+        "{done}"
     );
 }
 
@@ -254,12 +291,25 @@ async fn an_interrupted_turn_completes_as_interrupted_with_the_text_so_far() {
     s.mock.set_delta_delay(Duration::from_millis(300));
     let turn = start_turn(&s.host, "hi").await;
     s.host
-        .wait_message(|m| m["method"] == "turn/delta", Duration::from_secs(5))
+        .wait_message(
+            |m| m["method"] == "item/agentMessage/delta",
+            Duration::from_secs(5),
+        )
         .await
         .expect("a delta");
+    let thread = s
+        .host
+        .notifications()
+        .iter()
+        .find(|m| m["method"] == "turn/started" && m["params"]["turn"]["id"] == turn)
+        .map(|m| m["params"]["threadId"].clone())
+        .expect("turn/started");
     assert_eq!(
         s.host
-            .request("turn/interrupt", json!({"turnId": turn}))
+            .request(
+                "turn/interrupt",
+                json!({"threadId": thread, "turnId": turn})
+            )
             .await,
         Ok(json!({}))
     );

@@ -95,7 +95,13 @@ async fn a_401_asks_the_host_once_and_the_retry_with_the_new_token_streams_the_a
     let body = &s.mock.requests()[1].body;
     assert_eq!(
         body,
-        &json!({"model": "gpt-5", "input": "say hello", "stream": true})
+        &json!({
+            "model": "gpt-5",
+            "input": [{"type": "message", "role": "user",
+                       "content": [{"type": "input_text", "text": "say hello"}]}],
+            "stream": true,
+            "store": false,
+        })
     );
 }
 

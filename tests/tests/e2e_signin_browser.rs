@@ -88,7 +88,7 @@ async fn a_browser_sign_in_stores_managed_credentials_and_announces_them() {
 
     assert_eq!(
         completed(&s.host, &id).await,
-        json!({"loginId": id, "success": true, "error": null})
+        json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
     );
     settle(&s.host).await;
     assert_eq!(
@@ -96,11 +96,11 @@ async fn a_browser_sign_in_stores_managed_credentials_and_announces_them() {
         vec![
             (
                 "account/login/completed".to_owned(),
-                json!({"loginId": id, "success": true, "error": null})
+                json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
             ),
             (
                 "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "pro"})
+                json!({"authMode": "chatgpt", "planType": "pro", "reason": null})
             ),
         ]
     );
@@ -344,11 +344,11 @@ async fn a_second_login_replaces_the_first_which_completes_unsuccessfully_first(
             ("account/login/completed".to_owned(), failed(&first, error)),
             (
                 "account/login/completed".to_owned(),
-                json!({"loginId": second, "success": true, "error": null})
+                json!({"loginId": second, "success": true, "error": null, "onboardingEntrypoint": null})
             ),
             (
                 "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "plus"})
+                json!({"authMode": "chatgpt", "planType": "plus", "reason": null})
             ),
         ]
     );

@@ -48,7 +48,7 @@ async fn an_approved_device_code_stores_managed_credentials() {
     assert!(issuer.resolve_device(&code, DeviceResolution::Approve));
     assert_eq!(
         completed(&s.host, &id).await,
-        json!({"loginId": id, "success": true, "error": null})
+        json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
     );
     settle(&s.host).await;
     assert_eq!(
@@ -56,11 +56,11 @@ async fn an_approved_device_code_stores_managed_credentials() {
         vec![
             (
                 "account/login/completed".to_owned(),
-                json!({"loginId": id, "success": true, "error": null})
+                json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
             ),
             (
                 "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "team"})
+                json!({"authMode": "chatgpt", "planType": "team", "reason": null})
             ),
         ]
     );

@@ -115,9 +115,10 @@ async fn a_500_with_an_html_body_names_the_status_and_the_start_of_the_body() {
     let done = s.turn("hi").await;
     let first_200: String = html.chars().take(200).collect();
     assert_eq!(
-        done["error"],
-        json!({"message": format!("provider returned HTTP 500: {first_200}"), "httpStatus": 500})
+        done["error"]["message"],
+        json!(format!("provider returned HTTP 500: {first_200}"))
     );
+    assert_eq!(done["error"]["codexErrorInfo"], "internalServerError");
     next_turn_is_served(&s).await;
 }
 
@@ -146,7 +147,11 @@ async fn a_401_on_every_token_costs_exactly_one_host_refresh_then_fails_without_
     s.mock.set_failure(Some(Failure::UnauthorizedAlways));
     let done = s.turn("hi").await;
     failure(&done);
-    assert_eq!(done["error"]["httpStatus"], json!(401), "{done}");
+    assert_eq!(
+        done["error"]["codexErrorInfo"],
+        json!("unauthorized"),
+        "{done}"
+    );
     assert_eq!(s.host.refresh_requests().len(), 1);
     assert_eq!(
         s.mock.authorizations(),

@@ -108,7 +108,7 @@ async fn a_delayed_policy_answers_after_the_delay() {
 #[tokio::test]
 async fn notifications_are_queued_by_method_and_taken_once() {
     let host = cat(HostOptions::default());
-    host.notify("turn/delta", Some(json!({"delta": "a"})))
+    host.notify("item/agentMessage/delta", Some(json!({"delta": "a"})))
         .await
         .unwrap();
     host.notify("turn/completed", Some(json!({"status": "completed"})))
@@ -120,11 +120,13 @@ async fn notifications_are_queued_by_method_and_taken_once() {
         Some(json!({"method": "turn/completed", "params": {"status": "completed"}}))
     );
     assert_eq!(
-        host.next_notification("turn/delta", T).await.unwrap()["params"],
+        host.next_notification("item/agentMessage/delta", T)
+            .await
+            .unwrap()["params"],
         json!({"delta": "a"})
     );
     assert_eq!(
-        host.next_notification("turn/delta", Duration::from_millis(50))
+        host.next_notification("item/agentMessage/delta", Duration::from_millis(50))
             .await,
         None
     );

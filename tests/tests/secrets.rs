@@ -203,7 +203,7 @@ async fn a_session_at_trace_level_leaks_no_canary_to_stderr_messages_or_files() 
         .find(|m| m["method"] == "turn/completed")
         .unwrap();
     assert!(
-        turn_error["params"]["error"]["message"]
+        turn_error["params"]["turn"]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("[redacted]"),

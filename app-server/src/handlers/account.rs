@@ -35,6 +35,7 @@ pub fn account_updated(state: &AccountState) -> AccountUpdatedNotification {
             }
             _ => None,
         },
+        reason: None,
     }
 }
 
@@ -125,6 +126,7 @@ pub async fn login(
         login_id: None,
         success: true,
         error: None,
+        onboarding_entrypoint: None,
     });
     ctx.notify_after::<AccountUpdated>(&account_updated(&now));
     Ok(response)

@@ -1,4 +1,4 @@
-//! `initialize` (contract §2): answers who we are, records the host's notification
+//! `initialize` (docs/protocol.md §2): answers who we are, records the host's notification
 //! opt-outs, and wires the host into the credential manager (the refresh bridge, the
 //! proactive-refresh opt-in, and the account-change watcher).
 
@@ -41,6 +41,7 @@ pub async fn initialize(
     *state.told.lock().await = Some(current);
     spawn_account_watcher(state.clone(), peer);
     let client = &params.client_info;
+    *crate::threads::lock(&state.client_name) = Some(client.name.clone());
     Ok(InitializeResponse {
         user_agent: format!(
             "{SERVER_NAME}/{SERVER_VERSION} ({}; {}) {}/{}",
@@ -49,11 +50,28 @@ pub async fn initialize(
             client.name,
             client.version
         ),
+        codex_home: absolute(&state.home),
+        platform_family: if cfg!(windows) { "windows" } else { "unix" }.into(),
+        platform_os: match std::env::consts::OS {
+            "macos" => "macos",
+            "windows" => "windows",
+            "linux" => "linux",
+            other => other,
+        }
+        .into(),
         server_info: ServerInfo {
             name: SERVER_NAME.into(),
             version: SERVER_VERSION.into(),
         },
     })
+}
+
+/// The home as an absolute path (Codex's `codexHome` is one).
+fn absolute(home: &std::path::Path) -> String {
+    std::path::absolute(home)
+        .unwrap_or_else(|_| home.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Tells the host when the credentials' (mode, account id, plan) change without a host

@@ -4,4 +4,6 @@
 pub mod account;
 pub mod handshake;
 pub mod model;
+pub mod rate_limits;
+pub mod thread;
 pub mod turn;

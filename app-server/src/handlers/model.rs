@@ -1,22 +1,36 @@
-//! `model/list` (contract §6.1): the provider's model ids, with 401 recovery.
+//! `model/list` (docs/protocol.md §6.1): the provider's `GET /models`, as Codex `Model`s,
+//! a page at a time, with 401 recovery.
 
 use std::sync::Arc;
 
-use authbridge_protocol::model::{ModelInfo, ModelListResponse};
+use authbridge_protocol::model::{Model, ModelListParams, ModelListResponse};
 use authbridge_protocol::ErrorObject;
 
 use crate::state::AppState;
 
-pub async fn list(state: &Arc<AppState>) -> Result<ModelListResponse, ErrorObject> {
-    let provider = state.config.active_provider();
-    state
-        .provider_auth
+pub async fn list(
+    state: &Arc<AppState>,
+    params: ModelListParams,
+) -> Result<ModelListResponse, ErrorObject> {
+    // The cursor is the index of the next model (what `nextCursor` said).
+    let start: usize = match params.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().map_err(|_| {
+            ErrorObject::invalid_params(format!(
+                "cursor: invalid cursor {:?} (pass the nextCursor of the previous page)",
+                c.chars().take(200).collect::<String>()
+            ))
+        })?,
+    };
+    let (_, provider) = state.provider(params.model_provider.as_deref())?;
+    provider
+        .auth
         .precheck()
         .map_err(|e| e.into_error_object())?;
-    let ids = state
-        .provider_auth
-        .call(provider, |url, auth| {
-            let client = state.client.clone();
+    let ids = provider
+        .auth
+        .call(&provider.config, |url, auth| {
+            let client = provider.client.clone();
             async move {
                 client
                     .list_models(&url, auth.as_ref().map(|a| a.borrow()))
@@ -25,7 +39,21 @@ pub async fn list(state: &Arc<AppState>) -> Result<ModelListResponse, ErrorObjec
         })
         .await
         .map_err(|e| e.into_error_object())?;
-    Ok(ModelListResponse {
-        models: ids.into_iter().map(|id| ModelInfo { id }).collect(),
-    })
+    let limit = match params.limit {
+        Some(0) | None => ids.len(),
+        Some(n) => n as usize,
+    };
+    let end = start.saturating_add(limit).min(ids.len());
+    let next_cursor = (end < ids.len()).then(|| end.to_string());
+    let default = &state.config.model;
+    let data = ids
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .map(|id| {
+            let is_default = &id == default;
+            Model::from_id(id, is_default)
+        })
+        .collect();
+    Ok(ModelListResponse { data, next_cursor })
 }

@@ -13,7 +13,7 @@ use authbridge_protocol::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::Framing;
@@ -219,6 +219,23 @@ impl PeerHandle {
         }
     }
 
+    /// Like [`notify`](PeerHandle::notify), but also after the host closed its input, for
+    /// as long as the output is still being written (the shutdown grace): for what a
+    /// running turn owes the host, down to its `turn/completed`. Waits for queue space at
+    /// most until the writer stops.
+    pub async fn notify_until_exit<N: NotificationMethod>(&self, params: &N::Params) {
+        let shared = &*self.shared;
+        if shared.opted_out(N::NAME) {
+            return;
+        }
+        if !shared.send(Body::One(notification::<N>(params))).await {
+            tracing::debug!(
+                method = N::NAME,
+                "the output is closed; notification not sent"
+            );
+        }
+    }
+
     /// Notifications with exactly these method names are not sent from now on
     /// (`capabilities.optOutNotificationMethods`).
     pub fn set_opt_out_notifications(&self, methods: Vec<String>) {
@@ -298,6 +315,16 @@ fn redacted(message: &str) -> String {
 pub(crate) struct After {
     pub(crate) notes: Vec<Message>,
     pub(crate) responded: Vec<oneshot::Sender<()>>,
+    /// The request's in-flight permit, until the request ends or the handler keeps it.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A place among the `max_in_flight_requests` kept beyond a request's answer (a running
+/// turn). Dropping it gives the place back; the connection's shutdown waits for it
+/// (within the shutdown grace).
+#[derive(Debug)]
+pub struct InFlight {
+    _permit: OwnedSemaphorePermit,
 }
 
 /// One request being handled: its id, the connection, and what to send after the
@@ -345,6 +372,16 @@ impl RequestContext {
         }
         let note = notification::<N>(params);
         self.after().notes.push(note);
+    }
+
+    /// Keeps this request's place among the in-flight requests after its response, for
+    /// work that goes on (a turn): the place is given back when the returned guard is
+    /// dropped. `None` for barriers, which hold no place.
+    pub fn keep_in_flight(&mut self) -> Option<InFlight> {
+        self.after()
+            .permit
+            .take()
+            .map(|permit| InFlight { _permit: permit })
     }
 
     /// Resolves once this request's response (and what [`notify_after`] queued) is in

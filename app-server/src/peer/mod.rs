@@ -31,7 +31,7 @@ mod pending;
 mod task;
 mod writer;
 
-pub use handle::{PeerHandle, PeerRequestError, RequestContext};
+pub use handle::{InFlight, PeerHandle, PeerRequestError, RequestContext};
 
 /// Limits of one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! The task of one request: run the handler (a panic answers -32603), give the in-flight
-//! permit back, put the response and what the handler queued after it in the reserved
+//! permit back (unless the handler kept it, `RequestContext::keep_in_flight`), put the response and what the handler queued after it in the reserved
 //! output slot, and wake whoever waits for the response to be queued.
 
 use std::panic::AssertUnwindSafe;
@@ -27,7 +27,10 @@ pub(crate) async fn run_request(
     permit: Option<OwnedSemaphorePermit>,
 ) -> bool {
     let Request { id, method, params } = request;
-    let after = Arc::new(Mutex::new(After::default()));
+    let after = Arc::new(Mutex::new(After {
+        permit,
+        ..After::default()
+    }));
     let peer = PeerHandle {
         shared: shared.clone(),
     };
@@ -42,10 +45,11 @@ pub(crate) async fn run_request(
             ))
         }
     };
-    drop(permit);
     let succeeded = result.is_ok();
-    let After { notes, responded } =
-        std::mem::take(&mut *after.lock().unwrap_or_else(|p| p.into_inner()));
+    // The permit goes back now unless the handler kept it for work that outlives it.
+    let After {
+        notes, responded, ..
+    } = std::mem::take(&mut *after.lock().unwrap_or_else(|p| p.into_inner()));
     let response = Message::Response(Response {
         id: Some(id),
         result,

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::stream::ResponseStream;
-use super::{ProviderAuth, ProviderError, ProviderTimeouts};
+use super::{ProviderAuth, ProviderError, ProviderTimeouts, ResponsesRequest};
 
 /// How long `list_models` may take beyond the connect timeout, body included.
 pub const LIST_MODELS_DEADLINE: Duration = Duration::from_secs(60);
@@ -101,20 +101,52 @@ impl ProviderClient {
         Ok(list.data.into_iter().map(|m| m.id).collect())
     }
 
-    /// `POST {base_url}/responses` with `{"model","input","stream":true}`, `Accept:
-    /// text/event-stream`, `Authorization: Bearer` and `ChatGPT-Account-Id` when given.
+    /// `GET` the ChatGPT backend's usage endpoint (`url` is the whole URL) → its body.
+    /// Same deadline and error wording as [`list_models`](Self::list_models).
+    pub async fn get_usage(
+        &self,
+        url: &str,
+        auth: Option<ProviderAuth<'_>>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let deadline = self.timeouts.connect + LIST_MODELS_DEADLINE;
+        let request = self
+            .http()
+            .await?
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .timeout(deadline);
+        let request = authorize(request, auth)?;
+        let until = tokio::time::Instant::now() + deadline;
+        let mut response = match tokio::time::timeout_at(until, request.send()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(self.send_error(url, &e)),
+            Err(_) => return Err(deadline_error(url, deadline)),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let body = read_bounded(&mut response, ERROR_BODY_LIMIT, left).await;
+            return Err(status_error(status.as_u16(), &body, auth.map(|a| a.bearer)));
+        }
+        tokio::time::timeout_at(until, read_all(&mut response, ERROR_BODY_LIMIT))
+            .await
+            .map_err(|_| deadline_error(url, deadline))?
+    }
+
+    /// `POST {base_url}/responses` with `request`'s body, `Accept: text/event-stream`,
+    /// `Authorization: Bearer` and `ChatGPT-Account-Id` when given.
     ///
     /// Returns once the status line and headers are in; waiting for them has a deadline of
-    /// connect + stream-idle timeout. A 401 is [`ProviderError::Unauthorized`].
+    /// connect + stream-idle timeout. A 401 is [`ProviderError::Unauthorized`]. The
+    /// response's rate-limit headers are in [`ResponseStream::rate_limits`].
     pub async fn start_response(
         &self,
         base_url: &str,
         auth: Option<ProviderAuth<'_>>,
-        model: &str,
-        input: &str,
+        request: &ResponsesRequest,
     ) -> Result<ResponseStream, ProviderError> {
         let url = join(base_url, "responses");
-        let body = serde_json::json!({ "model": model, "input": input, "stream": true });
+        let body = request.body();
         let request = self
             .http()
             .await?

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::test_server::*;
-use super::{ProviderClient, ProviderError, ProviderTimeouts, TurnEvent};
+use super::{ProviderClient, ProviderError, ProviderTimeouts, ResponsesRequest, TurnEvent};
 
 #[tokio::test]
 async fn without_auth_no_authorization_or_account_header_is_sent() {
@@ -17,10 +17,13 @@ async fn without_auth_no_authorization_or_account_header_is_sent() {
         let server = Server::start(|_| sse_events(&[completed()])).await;
         let base = format!("{}/", server.base);
         let mut stream = client()
-            .start_response(&base, None, "m", "x")
+            .start_response(&base, None, &ResponsesRequest::text("m", "x"))
             .await
             .unwrap();
-        assert_eq!(stream.next_event().await, Ok(Some(TurnEvent::Completed)));
+        assert_eq!(
+            stream.next_event().await,
+            Ok(Some(TurnEvent::Completed(None)))
+        );
         let seen = server.seen();
         assert_eq!(
             (
@@ -46,7 +49,7 @@ async fn a_401_with_a_json_body_is_unauthorized_with_its_message() {
         })
         .await;
         let result = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await;
         let error = result.err().unwrap();
         assert_eq!(
@@ -82,7 +85,7 @@ async fn a_500_with_html_is_http_with_the_first_200_bytes() {
         let body = html.clone();
         let server = Server::start(move |_| reply(500, "text/html", body.clone())).await;
         let result = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await;
         let error = result.err().unwrap();
         assert_eq!(
@@ -183,7 +186,7 @@ async fn a_redirect_is_not_followed() {
         })
         .await;
         let result = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await;
         assert_eq!(
             result.err(),
@@ -226,7 +229,7 @@ async fn error_messages_never_contain_the_bearer_token() {
             }
         );
         let forbidden = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await
             .err()
             .unwrap();
@@ -260,7 +263,7 @@ async fn a_refused_connection_is_a_transport_error_naming_the_url() {
     within(async {
         let base = refused_base().await;
         let error = client()
-            .start_response(&base, auth(), "m", "x")
+            .start_response(&base, auth(), &ResponsesRequest::text("m", "x"))
             .await
             .err()
             .unwrap();
@@ -302,7 +305,10 @@ async fn a_provider_that_never_answers_fails_after_connect_plus_idle_timeout() {
             stream_idle: IDLE,
         });
         let started = Instant::now();
-        let error = client.start_response(&base, auth(), "m", "x").await.err();
+        let error = client
+            .start_response(&base, auth(), &ResponsesRequest::text("m", "x"))
+            .await
+            .err();
         let waited = started.elapsed();
         assert_eq!(
             error,

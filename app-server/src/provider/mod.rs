@@ -11,6 +11,7 @@
 //! on [`ProviderError::Unauthorized`], refreshes and calls again (§4.3).
 
 pub mod client;
+pub mod rate_limits;
 pub mod sse;
 pub mod stream;
 
@@ -94,11 +95,63 @@ impl ProviderError {
     }
 }
 
-/// A meaningful event of a response stream (§6.2).
+/// A meaningful event of a response stream (docs/protocol.md §6.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEvent {
+    /// `response.output_item.added` of a `message` item: the assistant message starts;
+    /// its id when the provider gave one.
+    MessageStarted(Option<String>),
     /// `response.output_text.delta`: more text.
     Delta(String),
-    /// `response.completed`: the response is whole; the stream ends here.
-    Completed,
+    /// `response.completed`: the response is whole; the stream ends here. Carries the
+    /// token usage when the provider reported it.
+    Completed(Option<Usage>),
+}
+
+/// Token usage of one response (`response.completed`'s `response.usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_output_tokens: i64,
+    pub total_tokens: i64,
+}
+
+/// The body of one `POST {url}/responses`: `{"model","instructions"?,"input":[…],
+/// "stream":true,"store":false}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsesRequest {
+    pub model: String,
+    pub instructions: Option<String>,
+    /// Responses API input items: the conversation so far, then the new user message.
+    pub input: Vec<serde_json::Value>,
+}
+
+impl ResponsesRequest {
+    /// One user message, no history, no instructions.
+    pub fn text(model: &str, text: &str) -> Self {
+        ResponsesRequest {
+            model: model.to_string(),
+            instructions: None,
+            input: vec![serde_json::json!({
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            })],
+        }
+    }
+
+    pub(crate) fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "model": self.model,
+            "input": self.input,
+            "stream": true,
+            "store": false,
+        });
+        if let Some(instructions) = &self.instructions {
+            body["instructions"] = serde_json::Value::String(instructions.clone());
+        }
+        body
+    }
 }

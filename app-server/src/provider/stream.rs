@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use authbridge_protocol::rate_limits::RateLimitSnapshot;
+
 use super::client::why;
 use super::sse::{SseEvent, SseParser};
-use super::{ProviderError, TurnEvent};
+use super::{ProviderError, TurnEvent, Usage};
 
 /// A streaming response: SSE events mapped to [`TurnEvent`]s (§6.2).
 pub struct ResponseStream {
@@ -17,6 +19,7 @@ pub struct ResponseStream {
     pending: VecDeque<SseEvent>,
     idle: Duration,
     state: State,
+    rate_limits: Option<RateLimitSnapshot>,
 }
 
 enum State {
@@ -27,13 +30,20 @@ enum State {
 
 impl ResponseStream {
     pub(super) fn new(response: reqwest::Response, idle: Duration) -> Self {
+        let rate_limits = super::rate_limits::from_headers(response.headers());
         ResponseStream {
+            rate_limits,
             response,
             parser: SseParser::new(),
             pending: VecDeque::new(),
             idle,
             state: State::Streaming,
         }
+    }
+
+    /// The `codex` rate limit the response's headers reported, if any.
+    pub fn rate_limits(&self) -> Option<&RateLimitSnapshot> {
+        self.rate_limits.as_ref()
     }
 
     /// The next meaningful event. `Ok(None)` only after [`TurnEvent::Completed`]; a stream
@@ -48,7 +58,7 @@ impl ResponseStream {
             }
             match self.step().await {
                 Ok(Some(event)) => {
-                    if event == TurnEvent::Completed {
+                    if matches!(event, TurnEvent::Completed(_)) {
                         self.state = State::Completed;
                         self.pending.clear();
                     }
@@ -117,7 +127,25 @@ fn interpret(event: &SseEvent) -> Result<Option<TurnEvent>, ProviderError> {
     };
     match kind {
         Some("response.output_text.delta") => Ok(text("/delta").map(TurnEvent::Delta)),
-        Some("response.completed") => Ok(Some(TurnEvent::Completed)),
+        Some("response.output_item.added") => {
+            let item = json.as_ref().and_then(|v| v.get("item"));
+            let is_message = item
+                .and_then(|i| i.get("type"))
+                .and_then(Value::as_str)
+                .is_none_or(|t| t == "message");
+            Ok(is_message.then(|| {
+                TurnEvent::MessageStarted(
+                    item.and_then(|i| i.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                )
+            }))
+        }
+        Some("response.completed") => Ok(Some(TurnEvent::Completed(
+            json.as_ref()
+                .and_then(|v| v.pointer("/response/usage"))
+                .and_then(usage),
+        ))),
         Some("response.failed") => Err(ProviderError::Failed(
             text("/response/error/message").unwrap_or_else(|| {
                 "the provider reported response.failed without a message".into()
@@ -131,4 +159,18 @@ fn interpret(event: &SseEvent) -> Result<Option<TurnEvent>, ProviderError> {
         )),
         _ => Ok(None),
     }
+}
+
+/// `response.usage` of the Responses API, when it has the counts.
+fn usage(v: &Value) -> Option<Usage> {
+    let n = |pointer: &str| v.pointer(pointer).and_then(Value::as_i64);
+    let input_tokens = n("/input_tokens")?;
+    let output_tokens = n("/output_tokens")?;
+    Some(Usage {
+        input_tokens,
+        cached_input_tokens: n("/input_tokens_details/cached_tokens").unwrap_or(0),
+        output_tokens,
+        reasoning_output_tokens: n("/output_tokens_details/reasoning_tokens").unwrap_or(0),
+        total_tokens: n("/total_tokens").unwrap_or(input_tokens + output_tokens),
+    })
 }

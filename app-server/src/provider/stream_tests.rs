@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::test_server::*;
-use super::{ProviderError, TurnEvent};
+use super::{ProviderError, ResponsesRequest, TurnEvent, Usage};
 
 #[tokio::test]
 async fn deltas_then_completed_arrive_in_order_with_the_headers_and_body_sent() {
@@ -16,7 +16,8 @@ async fn deltas_then_completed_arrive_in_order_with_the_headers_and_body_sent() 
         let stream = "data: {\"type\":\"response.created\"}\n\n\
             data: {\"type\":\"response.output_text.delta\",\"delta\":\"Hel\"}\r\n\r\n\
             data: {\"type\":\"response.output_text.delta\",\"delta\":\"lo\"}\n\n\
-            data: {\"type\":\"response.completed\",\"response\":{}}\n\n";
+            data: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"message\",\"id\":\"msg_1\"}}\n\n\
+            data: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":2,\"total_tokens\":7}}}\n\n";
         // Chunks of 7 bytes: events and lines split everywhere.
         let chunks: Vec<String> = stream
             .as_bytes()
@@ -29,7 +30,13 @@ async fn deltas_then_completed_arrive_in_order_with_the_headers_and_body_sent() 
             vec![
                 Ok(Some(TurnEvent::Delta("Hel".into()))),
                 Ok(Some(TurnEvent::Delta("lo".into()))),
-                Ok(Some(TurnEvent::Completed)),
+                Ok(Some(TurnEvent::MessageStarted(Some("msg_1".into())))),
+                Ok(Some(TurnEvent::Completed(Some(Usage {
+                    input_tokens: 5,
+                    output_tokens: 2,
+                    total_tokens: 7,
+                    ..Usage::default()
+                })))),
                 Ok(None),
             ]
         );
@@ -41,7 +48,13 @@ async fn deltas_then_completed_arrive_in_order_with_the_headers_and_body_sent() 
                 authorization: Some(format!("Bearer {TOKEN}")),
                 accept: Some("text/event-stream".into()),
                 account_id: Some("acct-1".into()),
-                body: Some(json!({"model": "gpt-5", "input": "hi", "stream": true})),
+                body: Some(json!({
+                    "model": "gpt-5",
+                    "input": [{"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": "hi"}]}],
+                    "stream": true,
+                    "store": false,
+                })),
             }]
         );
     })
@@ -66,7 +79,7 @@ async fn unknown_events_done_and_anything_after_completed_are_ignored() {
             run(&server, auth()).await,
             vec![
                 Ok(Some(TurnEvent::Delta("by event line".into()))),
-                Ok(Some(TurnEvent::Completed)),
+                Ok(Some(TurnEvent::Completed(None))),
                 Ok(None),
             ]
         );
@@ -96,7 +109,7 @@ async fn an_error_event_fails_with_its_message_and_keeps_failing() {
         let error = json!({"type": "error", "message": "rate limited"});
         let server = Server::start(move |_| sse_events(std::slice::from_ref(&error))).await;
         let mut stream = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await
             .unwrap();
         let expected = Err(ProviderError::Failed("rate limited".into()));
@@ -134,7 +147,7 @@ async fn a_stalled_stream_fails_as_transport_within_the_idle_timeout() {
         })
         .await;
         let mut stream = client()
-            .start_response(&server.base, auth(), "m", "x")
+            .start_response(&server.base, auth(), &ResponsesRequest::text("m", "x"))
             .await
             .unwrap();
         assert_eq!(

@@ -130,7 +130,11 @@ pub(super) async fn run(
     auth: Option<ProviderAuth<'_>>,
 ) -> Vec<Result<Option<TurnEvent>, ProviderError>> {
     let mut stream = match client()
-        .start_response(&server.base, auth, "gpt-5", "hi")
+        .start_response(
+            &server.base,
+            auth,
+            &super::ResponsesRequest::text("gpt-5", "hi"),
+        )
         .await
     {
         Ok(stream) => stream,

@@ -21,6 +21,9 @@ type Chunk = Result<Bytes, std::io::Error>;
 
 pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> Response {
     let deltas = lock(&inner.deltas).clone();
+    let rate_limit_headers = lock(&inner.rate_limit_headers).clone();
+    let n = inner.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let item_id = format!("msg_mock_{n}");
     let delay = *lock(&inner.delta_delay);
     let (tx, rx) = mpsc::channel::<Chunk>(16);
     let mut stop = inner.shutdown.clone();
@@ -43,6 +46,11 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
         };
         let created = json!({"type": "response.created", "response": {"id": "resp_mock", "status": "in_progress"}});
         if !send(sse_event(&created)).await {
+            return;
+        }
+        let added = json!({"type": "response.output_item.added", "output_index": 0,
+            "item": {"type": "message", "id": item_id, "role": "assistant", "content": []}});
+        if !send(sse_event(&added)).await {
             return;
         }
         for delta in deltas.iter().take(limit) {
@@ -68,17 +76,22 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
             }),
             _ => json!({
                 "type": "response.completed",
-                "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat()}
+                "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat(),
+                    "usage": {"input_tokens": 5, "input_tokens_details": {"cached_tokens": 1},
+                              "output_tokens": deltas.len(), "output_tokens_details": {"reasoning_tokens": 0},
+                              "total_tokens": 5 + deltas.len()}}
             }),
         };
         let _ = send(sse_event(&last)).await;
     });
     let stream =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
-    Response::builder()
+    let mut response = Response::builder()
         .status(200)
         .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from_stream(stream))
-        .unwrap_or_default()
+        .header("cache-control", "no-cache");
+    for (name, value) in rate_limit_headers {
+        response = response.header(name, value);
+    }
+    response.body(Body::from_stream(stream)).unwrap_or_default()
 }

@@ -83,7 +83,7 @@ pub fn auth_json(home: &Path) -> Option<Value> {
 
 /// The `params` expected of a failed completion.
 pub fn failed(login_id: &str, error: &str) -> Value {
-    json!({"loginId": login_id, "success": false, "error": error})
+    json!({"loginId": login_id, "success": false, "error": error, "onboardingEntrypoint": null})
 }
 
 /// The query members of a URL.
