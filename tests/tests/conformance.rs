@@ -138,7 +138,7 @@ fn a_failing_scenario_shows_expected_and_got_and_fails_the_run() {
     let expected = concat!(
         "FAIL     handshake-ok\n",
         "    step 2 (expect response id=0): expected ",
-        r#"{"id":0,"result":{"serverInfo":{"name":"{{string}}","version":"{{string}}"},"userAgent":"{{string}}"}}"#,
+        r#"{"id":0,"result":{"codexHome":"{{string}}","platformFamily":"{{string}}","platformOs":"{{string}}","serverInfo":{"name":"{{string}}","version":"{{string}}"},"userAgent":"{{string}}"}}"#,
         "\n        got ",
         r#"{"error":{"code":-32600,"message":"message too large: more than 20 bytes"},"id":null}"#,
         " (set \"skip_other\": true if that is fine)\n",

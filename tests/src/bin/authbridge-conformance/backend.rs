@@ -1,7 +1,7 @@
-//! A loopback stand-in for the ChatGPT backend's account check, for a Codex peer run
-//! offline: `GET …/wham/accounts/check` answers with the account of the bearer token
-//! (`ChatGPT-Account-Id`, else the JWT's `chatgpt_account_id`). `{backend_url}` in a server
-//! command is replaced by its URL.
+//! A loopback stand-in for the ChatGPT backend, for a Codex peer run offline: `GET
+//! …/wham/accounts/check` answers with the account of the bearer token (`ChatGPT-Account-Id`,
+//! else the JWT's `chatgpt_account_id`), and `GET …/wham/usage` with fixed usage figures.
+//! `{backend_url}` in a server command is replaced by its URL.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -55,11 +55,28 @@ fn account_of(req: &Request) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A usage answer in the ChatGPT backend's format (what Codex turns into its rate limits):
+/// 42 % of the 5-hour window and 7 % of the weekly one used (the mock provider's figures).
+pub fn usage() -> serde_json::Value {
+    json!({
+        "plan_type": "pro",
+        "rate_limit": {
+            "allowed": true,
+            "limit_reached": false,
+            "primary_window": {"used_percent": 42, "limit_window_seconds": 18000, "reset_after_seconds": 3600, "reset_at": 1_796_240_000},
+            "secondary_window": {"used_percent": 7, "limit_window_seconds": 604800, "reset_after_seconds": 86400, "reset_at": 1_796_800_000}
+        },
+        "credits": null
+    })
+}
+
 async fn handle(req: Request) -> Response {
     let (status, body) = if req.uri().path().ends_with("/wham/accounts/check") {
         let id = account_of(&req).unwrap_or_else(|| "org-1".into());
         let account = json!({"id": id, "workspace_backend_origin": "https://127.0.0.1", "account_routing_override": "NO_CONSTRAINT"});
         (200, json!({"accounts": [account]}))
+    } else if req.uri().path().ends_with("/wham/usage") {
+        (200, usage())
     } else {
         (
             404,

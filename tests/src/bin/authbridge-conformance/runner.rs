@@ -60,6 +60,9 @@ async fn run_inner(
     if let Some(deltas) = spec.deltas {
         opts.deltas = deltas;
     }
+    if let Some(ms) = spec.delta_delay_ms {
+        opts.delta_delay = Duration::from_millis(ms);
+    }
     let provider = MockProvider::start(opts)
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
@@ -84,6 +87,7 @@ async fn run_inner(
                     .replace("{home}", &home_str),
             ]
         })
+        .chain(scenario.args.iter().cloned())
         .collect();
     let mut cmd = launch.command(&home_str, &url, backend.url(), &extra);
     cmd.env_remove("AUTHBRIDGE_API_KEY")
@@ -206,6 +210,9 @@ impl Host {
                 ))
             };
         }
+        if let Some(want) = &step.expect_provider_input {
+            return expect_provider_input(&self.provider, want);
+        }
         if let Some(ms) = step.sleep_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
@@ -302,6 +309,47 @@ impl Host {
             }
         }
     }
+}
+
+/// The latest model request's input messages hold `want` (`role: text`) in order.
+fn expect_provider_input(provider: &MockProvider, want: &[String]) -> Result<(), String> {
+    let Some(last) = provider
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path.ends_with("/responses"))
+    else {
+        return Err("expected a model request, the provider got none".into());
+    };
+    let got = input_messages(&last.body);
+    let mut rest = got.iter();
+    for w in want {
+        if !rest.any(|g| g == w) {
+            return Err(format!(
+                "expected the model request's input to hold {want:?} in order, got {got:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `role: text` for each text part of each input item of a Responses API request body.
+pub fn input_messages(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in body["input"].as_array().into_iter().flatten() {
+        let role = item["role"].as_str().unwrap_or("?");
+        match &item["content"] {
+            Value::String(text) => out.push(format!("{role}: {text}")),
+            Value::Array(parts) => out.extend(
+                parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .map(|text| format!("{role}: {text}")),
+            ),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A pattern whose id or method is itself a matcher matches any message of that shape.

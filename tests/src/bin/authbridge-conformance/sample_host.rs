@@ -106,15 +106,25 @@ pub async fn run(behaviour: Behaviour, framing: Framing) -> anyhow::Result<()> {
                     if msg.get("error").is_some() {
                         bail!("login failed: {}", msg["error"]);
                     }
-                    let turn =
-                        json!({"id": 2, "method": "turn/start", "params": {"input": "Say hello"}});
+                    let thread =
+                        json!({"id": 2, "method": "thread/start", "params": {"ephemeral": true}});
+                    stdin.write_all(&send(thread)).await?;
+                }
+                Kind::Response(id) if id == json!(2) => {
+                    let Some(thread) = msg["result"]["thread"]["id"].as_str() else {
+                        bail!("thread/start failed: {msg}");
+                    };
+                    let turn = json!({"id": 3, "method": "turn/start", "params": {"threadId": thread, "input": [{"type": "text", "text": "Say hello"}]}});
                     stdin.write_all(&send(turn)).await?;
                 }
-                Kind::Notification(m) if m == "turn/delta" => {
+                Kind::Notification(m) if m == "item/agentMessage/delta" => {
                     text.push_str(msg["params"]["delta"].as_str().unwrap_or_default())
                 }
                 Kind::Notification(m) if m == "turn/completed" => {
-                    eprintln!("sample-host: turn {}: {text}", msg["params"]["status"]);
+                    eprintln!(
+                        "sample-host: turn {}: {text}",
+                        msg["params"]["turn"]["status"]
+                    );
                     drop(stdin);
                     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                     return Ok(());

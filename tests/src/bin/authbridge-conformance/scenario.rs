@@ -34,6 +34,10 @@ pub struct Scenario {
     /// Extra `-c key=value` arguments appended to the server command.
     #[serde(default)]
     pub config: Vec<String>,
+    /// Extra arguments appended to the server command after the `-c` ones (e.g. Codex's
+    /// launch line `app-server --listen stdio://`).
+    #[serde(default)]
+    pub args: Vec<String>,
     /// Extra environment variables for the server.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -44,7 +48,7 @@ pub struct Scenario {
     /// The mock model provider, for scenarios that need one.
     #[serde(default)]
     pub provider: Option<ProviderSpec>,
-    /// Methods of messages from the server that are dropped on arrival (e.g. `turn/delta`).
+    /// Methods of messages from the server that are dropped on arrival (e.g. `item/agentMessage/delta`).
     #[serde(default)]
     pub ignore: Vec<String>,
     /// Files written into the fresh home before the server starts: name → text (templates).
@@ -70,6 +74,9 @@ pub struct ProviderSpec {
     /// The text deltas of every streamed answer (default `Hello`, `, `, `world`, `!`).
     #[serde(default)]
     pub deltas: Option<Vec<String>>,
+    /// Pause before each delta, in milliseconds (a turn that streams slowly, to interrupt).
+    #[serde(default)]
+    pub delta_delay_ms: Option<u64>,
 }
 
 /// One step. Exactly one action member per step; `skip_other` and `within_ms` qualify waits.
@@ -99,6 +106,9 @@ pub struct Step {
     pub sleep_ms: Option<u64>,
     /// The mock provider must have answered exactly this many 401s so far.
     pub expect_provider_401s: Option<usize>,
+    /// The input of the latest model request (`POST …/responses`) holds these messages, in
+    /// this order, written `role: text` (other items may come between them).
+    pub expect_provider_input: Option<Vec<String>>,
     /// Messages of other kinds arriving before the match are left for later steps
     /// instead of failing the step.
     #[serde(default)]
@@ -132,6 +142,8 @@ impl Step {
             format!("expect_exit_within_ms {ms}")
         } else if let Some(n) = self.expect_provider_401s {
             format!("expect_provider_401s {n}")
+        } else if self.expect_provider_input.is_some() {
+            "expect_provider_input".into()
         } else {
             "sleep".into()
         };
@@ -186,6 +198,7 @@ fn load_file(path: &Path) -> anyhow::Result<Scenario> {
             step.expect_exit_within_ms.is_some(),
             step.sleep_ms.is_some(),
             step.expect_provider_401s.is_some(),
+            step.expect_provider_input.is_some(),
         ];
         let n = actions.iter().filter(|a| **a).count();
         if n != 1 || (step.expect_request.is_some() != step.respond.is_some()) {

@@ -181,9 +181,13 @@ impl State {
                 return reply(Err((-32600, "Already initialized".into())));
             }
             self.initialized = true;
-            return reply(Ok(
-                json!({"userAgent": "authbridge-stand-in/0.1.0", "serverInfo": {"name": "authbridge", "version": "0.1.0"}}),
-            ));
+            return reply(Ok(json!({
+                "userAgent": "authbridge-stand-in/0.1.0",
+                "codexHome": std::env::temp_dir(),
+                "platformFamily": if cfg!(windows) { "windows" } else { "unix" },
+                "platformOs": std::env::consts::OS,
+                "serverInfo": {"name": "authbridge", "version": "0.1.0"}
+            })));
         }
         if !self.initialized {
             shared.record(
@@ -223,11 +227,21 @@ impl State {
                     json!({"authMethod": mode, "authToken": null, "requiresOpenaiAuth": true}),
                 ));
             }
-            "model/list" => reply(Ok(json!({"models": [{"id": "gpt-5"}]}))),
+            "model/list" => reply(Ok(
+                json!({"data": [codex_v2::model("gpt-5")], "nextCursor": null}),
+            )),
+            "thread/start" => {
+                let thread = codex_v2::thread(&uuid::Uuid::new_v4().to_string());
+                reply(Ok(codex_v2::thread_start_response(&thread)));
+                shared.send(json!({"method": "thread/started", "params": {"thread": thread}}));
+            }
             "turn/interrupt" => reply(Ok(json!({}))),
             "turn/start" => {
+                let thread = params["threadId"].as_str().unwrap_or_default().to_owned();
                 let turn = uuid::Uuid::new_v4().to_string();
-                reply(Ok(json!({"turnId": turn})));
+                reply(Ok(
+                    json!({"turn": codex_v2::turn(&turn, "inProgress", vec![])}),
+                ));
                 let shared = shared.clone();
                 let wait = self.account.is_some();
                 tokio::spawn(async move {
@@ -238,10 +252,11 @@ impl State {
                             tokio::time::timeout(Duration::from_secs(20), done.wait_for(|d| *d))
                                 .await;
                     }
-                    for delta in ["Hello", ", ", "world", "!"] {
-                        shared.send(json!({"method": "turn/delta", "params": {"turnId": turn, "delta": delta}}));
+                    for m in
+                        codex_v2::turn_notifications(&thread, &turn, &["Hello", ", ", "world", "!"])
+                    {
+                        shared.send(m);
                     }
-                    shared.send(json!({"method": "turn/completed", "params": {"turnId": turn, "status": "completed", "text": "Hello, world!"}}));
                 });
             }
             other => reply(Err((-32601, format!("Method not found: {other}")))),
@@ -392,3 +407,58 @@ pub fn judge(answer: &Value, expected_account: Option<&str>) -> Result<(), Strin
 #[cfg(test)]
 #[path = "stand_in_tests.rs"]
 mod tests;
+
+/// Minimal Codex v2 objects (the members Codex 0.171's schema requires, with neutral values)
+/// for the stand-in's chat-only thread/turn surface.
+mod codex_v2 {
+    use serde_json::{json, Value};
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    pub fn model(id: &str) -> Value {
+        json!({"id": id, "model": id, "displayName": id, "description": "", "hidden": false,
+               "supportedReasoningEfforts": [], "defaultReasoningEffort": "medium", "isDefault": true})
+    }
+
+    pub fn thread(id: &str) -> Value {
+        let cwd = std::env::temp_dir();
+        json!({"id": id, "sessionId": id, "preview": "", "ephemeral": true, "projectId": null,
+               "modelProvider": "openai", "createdAt": now(), "updatedAt": now(),
+               "status": {"type": "idle"}, "cwd": cwd, "cliVersion": "0.1.0",
+               "source": "appServer", "turns": []})
+    }
+
+    pub fn thread_start_response(thread: &Value) -> Value {
+        json!({"thread": thread, "model": "gpt-5", "modelProvider": "openai", "cwd": thread["cwd"],
+               "approvalPolicy": "never", "approvalsReviewer": "user",
+               "sandbox": {"type": "dangerFullAccess"}})
+    }
+
+    pub fn turn(id: &str, status: &str, items: Vec<Value>) -> Value {
+        json!({"id": id, "items": items, "status": status, "error": null})
+    }
+
+    /// Codex's order for a turn that streams `deltas` and completes.
+    pub fn turn_notifications(thread: &str, turn_id: &str, deltas: &[&str]) -> Vec<Value> {
+        let ms = now() * 1000;
+        let text: String = deltas.concat();
+        let item_id = format!("msg_{turn_id}");
+        let agent = |text: &str| json!({"type": "agentMessage", "id": item_id, "text": text});
+        let mut out = vec![
+            json!({"method": "thread/status/changed", "params": {"threadId": thread, "status": {"type": "active", "activeFlags": []}}}),
+            json!({"method": "turn/started", "params": {"threadId": thread, "turn": turn(turn_id, "inProgress", vec![])}}),
+            json!({"method": "item/started", "params": {"threadId": thread, "turnId": turn_id, "startedAtMs": ms, "item": agent("")}}),
+        ];
+        for delta in deltas {
+            out.push(json!({"method": "item/agentMessage/delta", "params": {"threadId": thread, "turnId": turn_id, "itemId": item_id, "delta": delta}}));
+        }
+        out.push(json!({"method": "item/completed", "params": {"threadId": thread, "turnId": turn_id, "completedAtMs": ms, "item": agent(&text)}}));
+        out.push(json!({"method": "thread/status/changed", "params": {"threadId": thread, "status": {"type": "idle"}}}));
+        out.push(json!({"method": "turn/completed", "params": {"threadId": thread, "turn": turn(turn_id, "completed", vec![agent(&text)])}}));
+        out
+    }
+}
