@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// authbridge: an app-server that IDE extensions and desktop apps run as a child process.
 ///
@@ -53,7 +53,44 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Sign in from a terminal: with ChatGPT in a browser (the default), with a device
+    /// code (--device-auth), or with an API key read from stdin (--with-api-key). The
+    /// credentials go to auth.json, where the server finds them.
+    Login(LoginArgs),
+    /// Sign out: delete the stored credentials (auth.json).
+    #[command(after_long_help = LOGIN_EXIT)]
+    Logout,
 }
+
+/// `authbridge login`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, after_long_help = LOGIN_EXIT)]
+pub struct LoginArgs {
+    /// Sign in with a one-time code entered on any device (for remote or headless machines).
+    #[arg(long)]
+    pub device_auth: bool,
+
+    /// Read an API key from standard input, e.g. `printenv OPENAI_API_KEY | authbridge login --with-api-key`.
+    #[arg(long, conflicts_with = "device_auth")]
+    pub with_api_key: bool,
+
+    #[command(subcommand)]
+    pub command: Option<LoginCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoginCommand {
+    /// Show how you are signed in: mode, email, plan, token expiry and the auth.json path
+    /// (never a token).
+    Status,
+}
+
+const LOGIN_EXIT: &str = "Exit status:
+  0  signed in (login, login status) or signed out (logout)
+  1  the sign-in failed, was cancelled or timed out; login status: not signed in
+  2  a bad command line or config
+
+Progress and results are printed to stdout; tokens and keys never are.";
 
 /// `--listen`: only `stdio://` is served; anything else is a usage error (exit 2).
 fn parse_listen(value: &str) -> Result<String, String> {

@@ -112,6 +112,16 @@ pub struct Config {
     pub chatgpt_token_timeout_ms: u64,
     #[serde(default = "default_client_id")]
     pub chatgpt_client_id: String,
+    /// The OAuth issuer of ChatGPT sign-in (§3.8). When it is set and `chatgpt_token_url`
+    /// is not, refreshes go to `<chatgpt_issuer>/oauth/token` too.
+    #[serde(default = "default_issuer")]
+    pub chatgpt_issuer: String,
+    /// Where the browser sign-in's callback server listens first (0: any free port).
+    #[serde(default = "default_login_port")]
+    pub chatgpt_login_port: u16,
+    /// How long a browser or device-code sign-in may take (10 minutes; tests shorten it).
+    #[serde(default = "default_login_timeout")]
+    pub chatgpt_login_timeout_ms: u64,
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     #[serde(default = "default_max_in_flight")]
@@ -150,6 +160,15 @@ fn default_token_timeout() -> u64 {
 }
 fn default_client_id() -> String {
     "app_EMoamEEZ73f0CkXaXp7hrann".into()
+}
+fn default_issuer() -> String {
+    authbridge_auth_core::login::DEFAULT_ISSUER.into()
+}
+fn default_login_port() -> u16 {
+    authbridge_auth_core::login::DEFAULT_LOGIN_PORT
+}
+fn default_login_timeout() -> u64 {
+    authbridge_auth_core::login::DEFAULT_LOGIN_TIMEOUT.as_millis() as u64
 }
 fn default_max_message_bytes() -> usize {
     16 * 1024 * 1024
@@ -249,6 +268,13 @@ impl Config {
 
     /// Resolves a table (file plus overrides) into a checked config.
     pub fn from_table(mut table: Table) -> Result<Config, ConfigError> {
+        // A configured issuer also serves the refreshes, unless a token URL is given.
+        if !table.contains_key("chatgpt_token_url") {
+            if let Some(Value::String(issuer)) = table.get("chatgpt_issuer") {
+                let url = format!("{}/oauth/token", issuer.trim_end_matches('/'));
+                table.insert("chatgpt_token_url".into(), Value::String(url));
+            }
+        }
         let providers = table
             .entry("model_providers")
             .or_insert_with(|| Value::Table(Table::new()));

@@ -149,3 +149,30 @@ fn max_unsent_output_bytes_is_set_by_an_override() {
     let c = load("", &["max_unsent_output_bytes=4096"]).unwrap();
     assert_eq!(c.max_unsent_output_bytes, 4096);
 }
+
+#[test]
+fn sign_in_keys_have_codex_defaults_and_an_issuer_also_moves_the_refresh_url() {
+    let c = load("", &[]).unwrap();
+    assert_eq!(c.chatgpt_issuer, "https://auth.openai.com");
+    assert_eq!(c.chatgpt_login_port, 1455);
+    assert_eq!(c.chatgpt_login_timeout_ms, 600_000);
+    assert_eq!(c.chatgpt_token_url, "https://auth.openai.com/oauth/token");
+    let c = load(
+        "",
+        &["chatgpt_issuer=http://127.0.0.1:9/", "chatgpt_login_port=0"],
+    )
+    .unwrap();
+    assert_eq!(c.chatgpt_token_url, "http://127.0.0.1:9/oauth/token");
+    assert_eq!(c.chatgpt_login_port, 0);
+    let c = load(
+        "chatgpt_token_url = \"http://t/oauth/token\"\n",
+        &["chatgpt_issuer=http://i"],
+    )
+    .unwrap();
+    assert_eq!(
+        c.chatgpt_token_url, "http://t/oauth/token",
+        "an explicit URL wins"
+    );
+    let e = load("", &["chatgpt_login_port=70000"]).unwrap_err();
+    assert!(e.to_string().contains("`chatgpt_login_port`"), "{e}");
+}

@@ -35,6 +35,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Login(args)) => {
+            authbridge_app_server::login_cli::login(cli.home.as_deref(), &cli.overrides, args)
+        }
+        Some(Command::Logout) => {
+            authbridge_app_server::login_cli::logout(cli.home.as_deref(), &cli.overrides)
+        }
         Some(Command::AppServer { .. }) | None => serve(cli),
     }
 }

@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use authbridge_protocol::account::{GetAccount, GetAuthStatus, LoginAccount, LogoutAccount};
+use authbridge_protocol::account::{
+    CancelLoginAccount, GetAccount, GetAuthStatus, LoginAccount, LogoutAccount,
+};
 use authbridge_protocol::handshake::Initialize;
 use authbridge_protocol::jsonrpc::{decode_params, to_raw};
 use authbridge_protocol::model::ModelList;
@@ -69,6 +71,12 @@ impl Service for AppService {
             }
             LoginAccount::NAME => {
                 typed::<LoginAccount, _, _>(params, |p| account::login(state, &mut ctx, p)).await
+            }
+            CancelLoginAccount::NAME => {
+                typed::<CancelLoginAccount, _, _>(params, |p| {
+                    crate::login::cancel(state, &mut ctx, p)
+                })
+                .await
             }
             GetAccount::NAME => {
                 typed::<GetAccount, _, _>(params, |p| account::read(state, p)).await

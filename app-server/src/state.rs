@@ -41,6 +41,8 @@ pub struct AppState {
     pub told: tokio::sync::Mutex<Option<AccountState>>,
     /// The host's `clientInfo.name` (a thread's `originator`).
     pub client_name: std::sync::Mutex<Option<String>>,
+    /// The browser or device-code sign-in in progress (§3.8).
+    pub logins: crate::login::LoginFlows,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             threads: ThreadStore::default(),
             told: tokio::sync::Mutex::new(None),
             client_name: std::sync::Mutex::new(None),
+            logins: crate::login::LoginFlows::default(),
         })
     }
 }

@@ -12,6 +12,8 @@
 //! - [`refresh`]: the `ExternalAuthRefresher` trait, the provider command, the token endpoint.
 //! - `single_flight`: one refresh at a time, shared by every waiter.
 //! - [`recovery`]: `UnauthorizedRecovery`, the 401 state machine.
+//! - [`login`]: ChatGPT sign-in (browser with PKCE, device code); the tokens go to
+//!   `AuthManager::login_chatgpt`.
 //! - [`manager`]: `AuthManager`, which ties them together (state, logins, managed and
 //!   external refresh in its submodules).
 //!
@@ -37,6 +39,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod jwt;
+pub mod login;
 pub mod manager;
 pub mod recovery;
 pub mod redact;
@@ -49,6 +52,7 @@ pub mod tokens;
 pub use credentials::{AccountState, ApiAuthMode, CredentialSource, Credentials};
 pub use error::{AuthError, RefreshError};
 pub use jwt::{decode_jwt_claims, encode_unsigned_jwt, JwtClaims, JwtError};
+pub use login::{LoginConfig, LoginError, LoginTokens};
 pub use manager::{AuthManager, AuthManagerConfig};
 pub use recovery::{
     RecoveryMode, RecoveryOutcome, RecoveryStep, UnauthorizedRecovery, UnavailableReason,

@@ -13,6 +13,12 @@ export type AgentMessageDeltaNotification = { delta: string; itemId: string; thr
 
 export type AuthMode = "apikey" | "chatgpt" | "chatgptAuthTokens";
 
+export type CancelLoginAccountParams = { loginId: string };
+
+export type CancelLoginAccountResponse = { status: CancelLoginAccountStatus };
+
+export type CancelLoginAccountStatus = "canceled" | "notFound";
+
 export type ChatgptAuthTokensRefreshParams = { previousAccountId: string | null; reason: ChatgptAuthTokensRefreshReason };
 
 export type ChatgptAuthTokensRefreshReason = "unauthorized" | "expiringSoon";
@@ -49,9 +55,9 @@ export type ItemCompletedNotification = { completedAtMs: number; contentTokenCou
 
 export type ItemStartedNotification = { item: ThreadItem; startedAtMs: number; threadId: string; turnId: string };
 
-export type LoginAccountParams = { apiKey: string; type: "apiKey" } | { accessToken: string; chatgptAccountId: string; chatgptPlanType?: string | null; type: "chatgptAuthTokens" };
+export type LoginAccountParams = { apiKey: string; type: "apiKey" } | { accessToken: string; chatgptAccountId: string; chatgptPlanType?: string | null; type: "chatgptAuthTokens" } | { type: "chatgpt" } | { type: "chatgptDeviceCode" };
 
-export type LoginAccountResponse = { type: "apiKey" } | { type: "chatgptAuthTokens" };
+export type LoginAccountResponse = { type: "apiKey" } | { type: "chatgptAuthTokens" } | { authUrl: string; loginId: string; type: "chatgpt" } | { loginId: string; type: "chatgptDeviceCode"; userCode: string; verificationUrl: string };
 
 export type LogoutAccountResponse = Record<string, never>;
 
@@ -133,6 +139,10 @@ export interface Messages {
   "account/login/start#params": LoginAccountParams;
   /** account/login/start result (sent by the server) */
   "account/login/start#result": LoginAccountResponse;
+  /** account/login/cancel params (sent by the host) */
+  "account/login/cancel#params": CancelLoginAccountParams;
+  /** account/login/cancel result (sent by the server) */
+  "account/login/cancel#result": CancelLoginAccountResponse;
   /** account/read params (sent by the host) */
   "account/read#params": GetAccountParams;
   /** account/read result (sent by the server) */

@@ -113,6 +113,12 @@ pub enum LoginAccountParams {
         #[serde(default)]
         chatgpt_plan_type: Option<String>,
     },
+    /// Browser sign-in (§3.8): the server answers with a URL to open.
+    #[serde(rename = "chatgpt")]
+    Chatgpt {},
+    /// Device-code sign-in (§3.8): the server answers with a code to enter.
+    #[serde(rename = "chatgptDeviceCode")]
+    ChatgptDeviceCode {},
 }
 
 impl std::fmt::Debug for LoginAccountParams {
@@ -129,6 +135,8 @@ impl std::fmt::Debug for LoginAccountParams {
                 .field("chatgpt_account_id", chatgpt_account_id)
                 .field("chatgpt_plan_type", chatgpt_plan_type)
                 .finish(),
+            LoginAccountParams::Chatgpt {} => f.write_str("Chatgpt"),
+            LoginAccountParams::ChatgptDeviceCode {} => f.write_str("ChatgptDeviceCode"),
         }
     }
 }
@@ -174,6 +182,8 @@ impl<'de> Deserialize<'de> for LoginAccountParams {
                     chatgpt_plan_type: f.chatgpt_plan_type,
                 })
             }
+            "chatgpt" => Ok(LoginAccountParams::Chatgpt {}),
+            "chatgptDeviceCode" => Ok(LoginAccountParams::ChatgptDeviceCode {}),
             other => Err(D::Error::custom(format!(
                 "unsupported login type {other:?}"
             ))),
@@ -189,6 +199,41 @@ pub enum LoginAccountResponse {
     ApiKey {},
     #[serde(rename = "chatgptAuthTokens")]
     ChatgptAuthTokens {},
+    /// The browser flow started: open `authUrl`, then wait for `account/login/completed`
+    /// with this `loginId`.
+    #[serde(rename = "chatgpt", rename_all = "camelCase")]
+    Chatgpt { login_id: String, auth_url: String },
+    /// The device-code flow started: show `userCode` and `verificationUrl`, then wait for
+    /// `account/login/completed` with this `loginId`.
+    #[serde(rename = "chatgptDeviceCode", rename_all = "camelCase")]
+    ChatgptDeviceCode {
+        login_id: String,
+        verification_url: String,
+        user_code: String,
+    },
+}
+
+/// `account/login/cancel` params.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelLoginAccountParams {
+    pub login_id: String,
+}
+
+/// Whether `account/login/cancel` found a login in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CancelLoginAccountStatus {
+    /// It was running and is now cancelled (its `account/login/completed` follows).
+    Canceled,
+    /// No login with that id is in progress (unknown, or already finished).
+    NotFound,
+}
+
+/// `account/login/cancel` result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CancelLoginAccountResponse {
+    pub status: CancelLoginAccountStatus,
 }
 
 /// `account/login/completed`.
@@ -330,6 +375,13 @@ impl std::fmt::Debug for ChatgptAuthTokensRefreshResponse {
 request!(
     /// `account/login/start`.
     LoginAccount, "account/login/start", LoginAccountParams, LoginAccountResponse
+);
+request!(
+    /// `account/login/cancel`.
+    CancelLoginAccount,
+    "account/login/cancel",
+    CancelLoginAccountParams,
+    CancelLoginAccountResponse
 );
 request!(
     /// `account/read`.

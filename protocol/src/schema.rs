@@ -93,6 +93,7 @@ pub fn all() -> Vec<MessageSchema> {
     request::<handshake::Initialize>("host", &mut out);
     notification::<handshake::Initialized>("host", &mut out);
     request::<account::LoginAccount>("host", &mut out);
+    request::<account::CancelLoginAccount>("host", &mut out);
     request::<account::GetAccount>("host", &mut out);
     request::<account::LogoutAccount>("host", &mut out);
     request::<account::GetAuthStatus>("host", &mut out);
@@ -156,7 +157,7 @@ mod tests {
     #[test]
     fn every_method_has_its_parts_and_a_draft_2020_12_schema() {
         let all = all();
-        assert_eq!(all.len(), 40);
+        assert_eq!(all.len(), 42);
         for s in &all {
             assert_eq!(
                 s.schema["$schema"],

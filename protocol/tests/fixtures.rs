@@ -53,6 +53,8 @@ fn round_trip(name: &str, msg: &Message) -> Message {
         ("initialized", _) => round_trip_notification::<Initialized>(msg),
         ("account_login_start", "request") => round_trip_params::<LoginAccount>(msg),
         ("account_login_start", "response") => round_trip_result::<LoginAccount>(msg),
+        ("account_login_cancel", "request") => round_trip_params::<CancelLoginAccount>(msg),
+        ("account_login_cancel", "response") => round_trip_result::<CancelLoginAccount>(msg),
         ("account_login_completed", _) => round_trip_notification::<AccountLoginCompleted>(msg),
         ("account_updated", _) => round_trip_notification::<AccountUpdated>(msg),
         ("account_read", "request") => round_trip_params::<GetAccount>(msg),
@@ -120,9 +122,9 @@ fn every_fixture_round_trips_through_its_typed_message() {
 
 #[test]
 fn an_unsupported_login_type_is_named_in_the_error() {
-    let raw = to_raw(&serde_json::json!({"type": "chatgptDeviceCode"}));
+    let raw = to_raw(&serde_json::json!({"type": "amazonBedrock"}));
     let err = decode_params::<LoginAccountParams>(Some(&raw)).unwrap_err();
-    assert_eq!(err, r#"unsupported login type "chatgptDeviceCode""#);
+    assert_eq!(err, r#"unsupported login type "amazonBedrock""#);
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! - [`mock_provider`]: a loopback OpenAI-compatible provider (`/models`, streaming
 //!   `/responses`) that accepts only the tokens it is told, fails or stalls on demand and
 //!   records every request.
+//! - [`mock_issuer`]: a loopback OAuth issuer for browser and device-code sign-in, and a
+//!   scripted browser that follows an `authUrl`.
 //! - [`token_endpoint`]: a loopback OAuth refresh endpoint for managed `auth.json` refresh.
 //! - [`server`]: find (or build once) the `authbridge` binary and the command that runs it.
 //! - [`session`]: a temporary home + mock + server + host, and login/turn helpers.
@@ -16,6 +18,7 @@
 
 pub mod host;
 pub mod jwt;
+pub mod mock_issuer;
 pub mod mock_provider;
 pub mod refresh_policy;
 pub mod server;
@@ -28,6 +31,7 @@ pub mod wire;
 
 pub use host::{Host, HostError, HostOptions, StderrMode};
 pub use jwt::Jwt;
+pub use mock_issuer::{AuthorizeMode, DeviceResolution, ExchangeMode, MockIssuer};
 pub use mock_provider::{Failure, MockOptions, MockProvider, RecordedRequest};
 pub use refresh_policy::{RefreshPolicy, RefreshReply, RefreshRequest};
 pub use session::{Session, SessionBuilder};

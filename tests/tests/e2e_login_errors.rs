@@ -106,8 +106,8 @@ async fn another_login_type_is_unsupported() {
     let s = Session::start().await;
     assert_eq!(
         s.host
-            .request("account/login/start", json!({"type": "chatgpt"}))
+            .request("account/login/start", json!({"type": "amazonBedrock"}))
             .await,
-        Err(err(-32602, "unsupported login type \"chatgpt\""))
+        Err(err(-32602, "unsupported login type \"amazonBedrock\""))
     );
 }

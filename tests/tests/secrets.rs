@@ -294,3 +294,103 @@ async fn a_session_at_trace_level_leaks_no_canary_to_stderr_messages_or_files() 
 
     Canaries(all).assert_home_clean("home", &home);
 }
+
+/// Waits for the `account/login/completed` of `login_id`.
+async fn login_completed(host: &Host, login_id: &str) -> Value {
+    let id = json!(login_id);
+    host.wait_message(
+        |m| m["method"] == "account/login/completed" && m["params"]["loginId"] == id,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|| panic!("no completion\n{}", host.transcript()))["params"]
+        .clone()
+}
+
+#[tokio::test]
+async fn browser_and_device_sign_ins_at_trace_level_leak_no_token_or_code() {
+    use authbridge_tests::mock_issuer::browse;
+    use authbridge_tests::{AuthorizeMode, DeviceResolution, MockIssuer};
+
+    let root = tempfile::tempdir().unwrap();
+    let home = root.path().join("home-made-by-the-server");
+    let issuer = MockIssuer::start().await.unwrap();
+    let mock = MockProvider::start(MockOptions::default()).await.unwrap();
+    let extra = [
+        format!("chatgpt_issuer={}", issuer.url()),
+        "chatgpt_login_port=0".to_owned(),
+    ];
+    let host = spawn(&home, &mock, &extra, &[], RefreshPolicy::silence());
+    host.initialize(json!({})).await.unwrap();
+    let mut all: Vec<String> = Vec::new();
+
+    // A browser sign-in, then a managed refresh of its tokens.
+    let r = host
+        .request("account/login/start", json!({"type": "chatgpt"}))
+        .await
+        .unwrap();
+    let visit = browse(r["authUrl"].as_str().unwrap(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(visit.status, 200, "{}", visit.body);
+    let callback = visit.callback_url.unwrap();
+    let code = callback
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    all.push(code);
+    assert_eq!(
+        login_completed(&host, r["loginId"].as_str().unwrap()).await["success"],
+        true
+    );
+    host.request("account/read", json!({"refreshToken": true}))
+        .await
+        .unwrap();
+    host.request("getAuthStatus", json!({})).await.unwrap();
+
+    // A failing browser sign-in and a device-code sign-in.
+    issuer.set_authorize(AuthorizeMode::WrongState);
+    let r = host
+        .request("account/login/start", json!({"type": "chatgpt"}))
+        .await
+        .unwrap();
+    let visit = browse(r["authUrl"].as_str().unwrap(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(visit.status, 400);
+    assert_eq!(
+        login_completed(&host, r["loginId"].as_str().unwrap()).await["success"],
+        false
+    );
+    let r = host
+        .request("account/login/start", json!({"type": "chatgptDeviceCode"}))
+        .await
+        .unwrap();
+    issuer.resolve_device(r["userCode"].as_str().unwrap(), DeviceResolution::Approve);
+    assert_eq!(
+        login_completed(&host, r["loginId"].as_str().unwrap()).await["success"],
+        true
+    );
+    host.request("account/read", json!({})).await.unwrap();
+
+    // Every token the issuer handed out, and every PKCE verifier sent to it.
+    let issued = issuer.issued();
+    assert_eq!(issued.len(), 3, "two sign-ins and one refresh");
+    for t in issued {
+        all.extend(needles(&t.id_token));
+        all.extend(needles(&t.access_token));
+        all.push(t.refresh_token);
+    }
+    for call in issuer.token_calls() {
+        if let Some(v) = call.params.get("code_verifier") {
+            all.push(v.clone());
+        }
+    }
+    // A positive control: the newest tokens are in auth.json, where they belong.
+    let stored = std::fs::read_to_string(home.join("auth.json")).unwrap();
+    assert!(!Canaries(all.clone()).found_in(&stored).is_empty());
+    Canaries(all.clone()).assert_clean("sign-in session", &host);
+    drop(host);
+    Canaries(all).assert_home_clean("home", &home);
+}

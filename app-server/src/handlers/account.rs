@@ -69,6 +69,15 @@ pub async fn login(
     ctx: &mut RequestContext,
     params: LoginAccountParams,
 ) -> Result<LoginAccountResponse, ErrorObject> {
+    // Any new login stops a browser or device-code flow in progress (§3.8).
+    state.logins.replace().await;
+    let params = match params {
+        LoginAccountParams::Chatgpt {} => return crate::login::start_browser(state, ctx).await,
+        LoginAccountParams::ChatgptDeviceCode {} => {
+            return crate::login::start_device(state, ctx).await
+        }
+        other => other,
+    };
     let forced = state.config.forced_login_method;
     // Held across the change so the change watcher does not announce it a second time.
     let mut told = state.told.lock().await;
@@ -112,6 +121,9 @@ pub async fn login(
                 .await
                 .map_err(login_error)?;
             (LoginAccountResponse::ChatgptAuthTokens {}, creds)
+        }
+        LoginAccountParams::Chatgpt {} | LoginAccountParams::ChatgptDeviceCode {} => {
+            return Err(ErrorObject::internal("sign-in flow dispatched twice"));
         }
     };
     let now = state_of(Some(&creds));

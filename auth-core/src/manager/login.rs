@@ -3,6 +3,7 @@
 use crate::credentials::{CredentialSource, Credentials};
 use crate::error::AuthError;
 use crate::jwt::decode_jwt_claims;
+use crate::login::LoginTokens;
 use crate::manager::{lock, write_lock, AuthManager, Shared, Stored};
 use crate::secret::Secret;
 use crate::store::file::{self, AuthFile};
@@ -42,6 +43,48 @@ impl AuthManager {
         *lock(&sh.permanent) = None;
         sh.commit(st);
         sh.forget_unsaved();
+        Ok(creds)
+    }
+
+    /// Stores the tokens of a browser or device-code sign-in as managed ChatGPT
+    /// credentials (`auth_mode: "chatgpt"`, `last_refresh` now) — in `auth.json` or, with
+    /// the ephemeral store, in memory — which the managed refresh then keeps fresh. A
+    /// corrupt `auth.json` is first moved aside. Refused while external tokens are active.
+    pub async fn login_chatgpt(&self, tokens: &LoginTokens) -> Result<Credentials, AuthError> {
+        if self.external_tokens_active() {
+            return Err(AuthError::ExternalAuthActive);
+        }
+        let file = AuthFile {
+            auth_mode: Some("chatgpt".into()),
+            openai_api_key: None,
+            tokens: Some(file::TokenData {
+                id_token: tokens.id_token.expose().to_owned(),
+                access_token: tokens.access_token.expose().to_owned(),
+                refresh_token: tokens.refresh_token.expose().to_owned(),
+                account_id: tokens.account_id.clone(),
+                extra: Default::default(),
+            }),
+            last_refresh: Some(chrono::Utc::now()),
+            extra: Default::default(),
+        };
+        let creds = file
+            .credentials()
+            .ok_or(AuthError::MissingChatgptMetadata)?;
+        let sh = &self.shared;
+        let _guard = sh.managed_lock.lock().await;
+        if sh.cfg.store == StoreMode::File {
+            let _file_lock = AuthFileLock::acquire_async(&sh.cfg.auth_dir, sh.lock_wait()).await?;
+            if let Err(AuthError::CorruptAuthFile { .. }) = file::read(&sh.auth_path) {
+                file::move_aside(&sh.auth_path)?;
+            }
+            file::write(&sh.auth_path, &file)?;
+        }
+        let mut st = write_lock(&sh.state);
+        st.stored = Stored::Loaded(Some(creds.clone()));
+        st.stamp = file::stamp(&sh.auth_path);
+        *lock(&sh.permanent) = None;
+        *lock(&sh.managed_backoff) = None;
+        sh.commit(st);
         Ok(creds)
     }
 
