@@ -75,11 +75,19 @@ fn method_maps(schemas: &[MessageSchema]) -> String {
         let (map, entry) = match (s.part, s.sender) {
             ("params", "host") => (
                 "ClientRequests",
-                format!("{{ params: {}; result: {} }}", title(s), result_of(s.method)),
+                format!(
+                    "{{ params: {}; result: {} }}",
+                    title(s),
+                    result_of(s.method)
+                ),
             ),
             ("params", _) => (
                 "ServerRequests",
-                format!("{{ params: {}; result: {} }}", title(s), result_of(s.method)),
+                format!(
+                    "{{ params: {}; result: {} }}",
+                    title(s),
+                    result_of(s.method)
+                ),
             ),
             ("notification", "host") => ("ClientNotifications", title(s).to_string()),
             ("notification", _) => ("ServerNotifications", title(s).to_string()),
@@ -304,7 +312,9 @@ mod tests {
     fn methods_are_keyed_by_name_with_params_and_result() {
         let ts = typescript(&all());
         assert!(
-            ts.contains("  \"account/read\": { params: GetAccountParams; result: GetAccountResponse };"),
+            ts.contains(
+                "  \"account/read\": { params: GetAccountParams; result: GetAccountResponse };"
+            ),
             "{ts}"
         );
         assert!(
@@ -316,7 +326,10 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("}\n").next())
             .expect("ServerRequests");
-        assert!(!server_requests.contains("account/read"), "{server_requests}");
+        assert!(
+            !server_requests.contains("account/read"),
+            "{server_requests}"
+        );
         assert!(
             ts.contains("  \"account/updated\": AccountUpdatedNotification;"),
             "{ts}"

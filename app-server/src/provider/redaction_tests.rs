@@ -40,7 +40,11 @@ async fn status_message(token: &str) -> String {
     assert_eq!(body.find(token), Some(170));
     let server = Server::start(move |_| reply(500, "text/plain", body.clone())).await;
     match client()
-        .start_response(&server.base, auth_with(token), &ResponsesRequest::text("m", "x"))
+        .start_response(
+            &server.base,
+            auth_with(token),
+            &ResponsesRequest::text("m", "x"),
+        )
         .await
     {
         Err(e @ ProviderError::Http { status: 500, .. }) => e.to_string(),
