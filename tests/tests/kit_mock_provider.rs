@@ -55,10 +55,12 @@ async fn a_valid_token_gets_the_deltas_then_response_completed() {
             "response.output_text.delta",
             "response.output_text.delta",
             "response.output_text.delta",
+            "response.output_item.done",
             "response.completed"
         ]
     );
     assert_eq!(events[1]["item"]["type"], "message");
+    assert_eq!(events[6]["item"]["content"][0]["text"], "Hello, world!");
     let usage = &events.last().unwrap()["response"]["usage"];
     assert_eq!(usage["input_tokens"], 5);
     assert_eq!(usage["output_tokens"], 4);
