@@ -152,6 +152,10 @@ async fn start_provider(stream: Stream) -> Result<(SocketAddr, tokio::task::Join
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = Router::new().fallback(provider).with_state(stream);
+    // Small SSE writes go out at once (no Nagle delay against the client's delayed ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });

@@ -53,6 +53,10 @@ impl Provider {
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/v1", listener.local_addr()?);
+        // Small SSE writes go out at once (no Nagle delay against the client's delayed ACK).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let inner = Arc::new(Inner {
             accept: accept.into_iter().collect(),
             deltas,
