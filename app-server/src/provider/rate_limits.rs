@@ -248,7 +248,8 @@ mod tests {
         let by_id = r.rate_limits_by_limit_id.unwrap();
         assert_eq!(by_id.len(), 2);
         assert_eq!(by_id["codex_other"].limit_name.as_deref(), Some("other"));
-        assert!(from_usage_body(b"[]").is_err());
+        assert!(from_usage_body(br#"{"rate_limit": 5}"#).is_err());
+        assert!(from_usage_body(b"<html>").is_err());
     }
 
     #[test]
