@@ -154,10 +154,12 @@ async function run(opts) {
       `turn ${started.turn.id}`,
     );
     process.stdout.write('\n');
-    const { status, error, items } = done.turn;
+    const { status, error, items } = /** @type {import('../../docs/schema/authbridge').TurnNotification} */ (done).turn;
     if (status === 'failed') throw new Error(`the turn failed: ${error?.message}`);
     if (status !== 'completed') throw new Error(`the turn ended ${status}`);
-    const text = items.map((item) => (item.type === 'agentMessage' ? item.text : '')).join('');
+    const text = items
+      .map((/** @type {import('../../docs/schema/authbridge').ThreadItem} */ item) => (item.type === 'agentMessage' ? item.text : ''))
+      .join('');
     if (text !== streamed) throw new Error(`turn/completed text ${JSON.stringify(text)} differs from the stream ${JSON.stringify(streamed)}`);
   } catch (e) {
     child.kill();

@@ -169,6 +169,32 @@ pub async fn start_turn(host: &Host, input: &str) -> String {
     start_turn_on(host, &thread, input).await
 }
 
+/// Starts one turn on each thread with every `turn/start` written before any answer is
+/// read, so they reach the server together; the turns' ids, in thread order.
+///
+/// # Panics
+/// If a `turn/start` fails or is not answered within [`TURN_TIMEOUT`].
+pub async fn start_turns_together(host: &Host, threads: &[String], input: &str) -> Vec<String> {
+    for (i, thread) in threads.iter().enumerate() {
+        let request = json!({"id": format!("together-{i}"), "method": "turn/start",
+            "params": turn_params(thread, input)});
+        host.send(&request).await.expect("write turn/start");
+    }
+    let mut ids = Vec::with_capacity(threads.len());
+    for i in 0..threads.len() {
+        let id = format!("together-{i}");
+        let answer = host
+            .wait_message(|m| m["id"] == id.as_str(), TURN_TIMEOUT)
+            .await
+            .unwrap_or_else(|| panic!("turn/start {id} was not answered"));
+        let turn = answer["result"]["turn"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("turn/start {id} failed: {answer}"));
+        ids.push(turn.to_owned());
+    }
+    ids
+}
+
 /// Waits for the `turn/completed` of this turn; its params as sent.
 ///
 /// # Panics

@@ -452,13 +452,17 @@ async fn every_message_authbridge_sends_in_a_full_session_is_valid_in_codex_0_17
     );
     assert!(delta.problem.is_some(), "turn/delta is no Codex method");
 
-    let d = Driver::start().await;
+    let mut d = Driver::start().await;
     drive(&d).await;
+    // End the session and wait for the server to exit: everything it sent is then read.
     d.host.close_stdin().await;
-    let _ = d
-        .host
-        .wait_message(|_| false, Duration::from_millis(200))
-        .await;
+    let status = d.host.wait_exit(Duration::from_secs(5)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the server did not exit 0 after stdin closed: {status:?}"
+    );
+    // Returns as soon as the reader has seen the end of stdout.
+    let _ = d.host.wait_message(|_| false, Duration::from_secs(5)).await;
 
     let mut tally = Tally::default();
     for message in d.host.messages() {

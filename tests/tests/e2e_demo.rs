@@ -23,7 +23,10 @@ async fn the_demo_shows_one_refresh_two_streamed_turns_and_no_token() {
     for expected in [
         "streaming: Tokens are fresh and the stream flows.",
         "streaming: A 401, one host refresh, one retry, and here we are.",
-        "provider requests: 3 (1 answered 401)",
+        "provider requests: 5 (1 answered 401)",
+        "the provider got the conversation: 3 input messages",
+        "models: gpt-5, gpt-5-mini",
+        "rate limits: 42% of the 300-minute window used",
         "host refresh requests: 1",
         r#"{"previousAccountId":"org-demo","reason":"unauthorized"}"#,
         "server exit: exit status: 0",

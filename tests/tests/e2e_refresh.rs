@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{files_containing, start_turn, streamed_text, wait_turn};
+use authbridge_tests::session::{
+    files_containing, start_thread, start_turn, start_turns_together, streamed_text, wait_turn,
+};
 use authbridge_tests::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 
@@ -224,10 +226,11 @@ async fn fifty_concurrent_401s_on_one_token_cost_one_refresh_and_all_turns_compl
         RefreshPolicy::tokens(&new, "org-1", Some("pro")).delay(Duration::from_millis(100));
     let s = session(&[&new], policy).await;
     s.login_external(&old, "org-1", Some("pro")).await.unwrap();
-    let mut ids = Vec::new();
-    for i in 0..50 {
-        ids.push(start_turn(&s.host, &format!("turn {i}")).await);
+    let mut threads = Vec::new();
+    for _ in 0..50 {
+        threads.push(start_thread(&s.host).await);
     }
+    let ids = start_turns_together(&s.host, &threads, "turn").await;
     for id in &ids {
         let done = wait_turn(&s.host, id).await;
         assert_eq!(
@@ -251,11 +254,13 @@ async fn with_a_silent_host_fifty_waiting_turns_fail_together_at_the_one_deadlin
     s.login_external(&jwt("org-1", "old"), "org-1", None)
         .await
         .unwrap();
-    let started = Instant::now();
-    let mut ids = Vec::new();
-    for i in 0..50 {
-        ids.push(start_turn(&s.host, &format!("turn {i}")).await);
+    // The threads first, so the fifty turns start as close together as the host can send.
+    let mut threads = Vec::new();
+    for _ in 0..50 {
+        threads.push(start_thread(&s.host).await);
     }
+    let started = Instant::now();
+    let ids = start_turns_together(&s.host, &threads, "turn").await;
     for id in &ids {
         let message = failure_message(&wait_turn(&s.host, id).await);
         assert!(

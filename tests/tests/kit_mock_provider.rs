@@ -50,13 +50,20 @@ async fn a_valid_token_gets_the_deltas_then_response_completed() {
         kinds,
         [
             "response.created",
+            "response.output_item.added",
             "response.output_text.delta",
             "response.output_text.delta",
             "response.output_text.delta",
             "response.output_text.delta",
+            "response.output_item.done",
             "response.completed"
         ]
     );
+    assert_eq!(events[1]["item"]["type"], "message");
+    assert_eq!(events[6]["item"]["content"][0]["text"], "Hello, world!");
+    let usage = &events.last().unwrap()["response"]["usage"];
+    assert_eq!(usage["input_tokens"], 5);
+    assert_eq!(usage["output_tokens"], 4);
     let text: String = events.iter().filter_map(|e| e["delta"].as_str()).collect();
     assert_eq!(text, "Hello, world!");
     assert_eq!(text, mock.expected_text());
@@ -189,6 +196,7 @@ async fn response_failed_and_end_early_and_malformed_streams_look_as_described()
         kinds,
         [
             "response.created",
+            "response.output_item.added",
             "response.output_text.delta",
             "response.output_text.delta"
         ]
@@ -309,4 +317,39 @@ async fn a_thousand_concurrent_streams_all_complete() {
 async fn wait_for_requests_returns_false_at_its_deadline() {
     let mock = MockProvider::start(MockOptions::default()).await.unwrap();
     assert!(!mock.wait_for_requests(1, Duration::from_millis(50)).await);
+}
+
+#[tokio::test]
+async fn the_usage_endpoint_answers_with_a_valid_token_and_rate_limit_headers_ride_the_stream() {
+    let mock = MockProvider::start(MockOptions::with_tokens(["t"]))
+        .await
+        .unwrap();
+    let client = client();
+    let url = format!("http://{}/backend-api/wham/usage", mock.addr());
+    let denied = client.get(&url).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let usage: Value = client
+        .get(&url)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["rate_limit"]["primary_window"]["used_percent"], 42);
+    mock.set_usage(json!({"plan_type": "plus"}));
+    let usage: Value = client
+        .get(&url)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage, json!({"plan_type": "plus"}));
+    mock.set_rate_limit_headers([("x-codex-primary-used-percent", "9")]);
+    let streamed = post_responses(&mock, "t").await;
+    assert_eq!(streamed.headers()["x-codex-primary-used-percent"], "9");
 }

@@ -167,8 +167,11 @@ async fn the_vscode_jsonrpc_host_streams_the_turn_after_exactly_one_refresh_for_
             "text": "Hi from the mock",
             "refreshes": [{"reason": "unauthorized", "previousAccountId": ACCOUNT}],
             "notifications": [
-                "account/login/completed", "account/updated",
-                "turn/delta", "turn/delta", "turn/delta", "turn/completed"
+                "account/login/completed", "account/updated", "thread/started",
+                "thread/status/changed", "turn/started", "item/started", "item/completed",
+                "item/started", "item/agentMessage/delta", "item/agentMessage/delta",
+                "item/agentMessage/delta", "item/completed", "thread/tokenUsage/updated",
+                "thread/status/changed", "turn/completed"
             ],
             "serverExitCode": 0
         })

@@ -8,6 +8,11 @@
 //! Rounds alternate (plain, storm, plain, storm, ...) in one process run; the medians are
 //! compared. A lean client reads the server's output directly, so the host side costs the
 //! same in both.
+//!
+//! `--latency-turns N` measures instead one turn at a time on one thread: from
+//! `turn/start` written to the first `item/agentMessage/delta` read and to `turn/completed`
+//! read (medians of N turns after 3 warm-up turns), against the same loopback mock; with
+//! `--codex PATH` the same against `codex app-server` (Codex 0.171) and the ratios.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -48,6 +53,12 @@ struct Args {
     /// in one server process, and report its RSS and open fds before and after.
     #[arg(long, default_value_t = 0)]
     soak_cycles: usize,
+    /// Measure turn latency with this many sequential turns instead of the storm.
+    #[arg(long, default_value_t = 0)]
+    latency_turns: usize,
+    /// With --latency-turns: also measure this Codex binary (`codex app-server`).
+    #[arg(long)]
+    codex: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -100,6 +111,45 @@ async fn call(
         bail!("{method} failed: {err}");
     }
     Ok(answer["result"].clone())
+}
+
+/// Starts `n` threads with pipelined `thread/start` requests (ids from `first_id`); their ids.
+async fn start_threads(
+    stdin: &tokio::sync::Mutex<ChildStdin>,
+    pending: &Pending,
+    first_id: i64,
+    n: usize,
+) -> Result<Vec<String>> {
+    let mut batch = Vec::new();
+    let mut answers = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = first_id + i as i64;
+        let (tx, rx) = oneshot::channel();
+        pending.lock().unwrap().insert(id, tx);
+        answers.push(rx);
+        serde_json::to_writer(
+            &mut batch,
+            &json!({"id": id, "method": "thread/start", "params": {}}),
+        )?;
+        batch.push(b'\n');
+    }
+    stdin.lock().await.write_all(&batch).await?;
+    let mut ids = Vec::with_capacity(n);
+    for rx in answers {
+        let answer = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .context("no thread/start answer within 30 s")??;
+        let id = answer["result"]["thread"]["id"]
+            .as_str()
+            .with_context(|| format!("thread/start failed: {answer}"))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// `turn/start` params: one text item on a thread.
+fn turn_params(thread: &str, text: &str) -> Value {
+    json!({"threadId": thread, "input": [{"type": "text", "text": text}]})
 }
 
 async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Result<Round> {
@@ -172,7 +222,7 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
                     }
                     (Some("turn/completed"), None) => {
                         let mut c = counters.lock().unwrap();
-                        if msg["params"]["status"] == "completed" {
+                        if msg["params"]["turn"]["status"] == "completed" {
                             c.completed += 1;
                         } else {
                             c.failed += 1;
@@ -215,11 +265,13 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
         json!({"type": "chatgptAuthTokens", "accessToken": token, "chatgptAccountId": "org-storm"}),
     )
     .await?;
+    // One thread per turn (a thread runs one turn at a time), started before the clock.
+    let threads = start_threads(&stdin, &pending, 2_000_000, turns).await?;
     // All turn/start requests in one write: they reach the server together.
     let mut batch = Vec::new();
-    for i in 0..turns {
-        let msg =
-            json!({"id": 100 + i as i64, "method": "turn/start", "params": {"input": "storm"}});
+    for (i, thread) in threads.iter().enumerate() {
+        let msg = json!({"id": 100 + i as i64, "method": "turn/start",
+            "params": turn_params(thread, "storm")});
         serde_json::to_writer(&mut batch, &msg)?;
         batch.push(b'\n');
     }
@@ -329,9 +381,22 @@ async fn soak(
             .mint();
         mock.set_valid_tokens([token.clone()]);
         *good.lock().unwrap() = token;
-        let id = 1_000_000 + i as i64;
-        let answer = call(stdin, pending, id, "turn/start", json!({"input": "soak"})).await?;
-        let turn_id = answer["turnId"].as_str().context("no turnId")?.to_string();
+        let id = 1_000_000 + 2 * i as i64;
+        // A new thread per cycle, so every cycle's provider request is the same size.
+        let thread = call(stdin, pending, id, "thread/start", json!({})).await?;
+        let thread = thread["thread"]["id"].as_str().context("no thread id")?;
+        let answer = call(
+            stdin,
+            pending,
+            id + 1,
+            "turn/start",
+            turn_params(thread, "soak"),
+        )
+        .await?;
+        let turn_id = answer["turn"]["id"]
+            .as_str()
+            .context("no turn id")?
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (done, failure) = {
@@ -370,6 +435,158 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Medians of one server's sequential turns: to the first delta, to `turn/completed`.
+struct Latency {
+    first_delta: Duration,
+    completed: Duration,
+}
+
+/// Runs `warmup + n` turns one after another on one thread of the server `cmd` speaks
+/// to; the medians of the last `n`.
+async fn turn_latency(mut cmd: tokio::process::Command, n: usize) -> Result<Latency> {
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().context("spawning the server")?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let deadline = Duration::from_secs(30);
+    let send = |v: Value| {
+        let mut line = serde_json::to_vec(&v).expect("JSON");
+        line.push(b'\n');
+        line
+    };
+    // Reads until `pred` matches a message; the instant it was read.
+    async fn until(
+        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+        deadline: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<(Instant, Value)> {
+        let wait = async {
+            while let Some(line) = lines.next_line().await? {
+                let at = Instant::now();
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if pred(&v) {
+                        return Ok((at, v));
+                    }
+                }
+            }
+            bail!("the server's output ended")
+        };
+        tokio::time::timeout(deadline, wait)
+            .await
+            .context("no answer within 30 s")?
+    }
+    let init = send(json!({"id": 0, "method": "initialize",
+        "params": {"clientInfo": {"name": "latency", "version": "0"}}}));
+    stdin.write_all(&init).await?;
+    until(&mut lines, deadline, |m| m["id"] == 0).await?;
+    let start = send(
+        json!({"id": 1, "method": "thread/start", "params": {"ephemeral": true, "cwd": "/tmp"}}),
+    );
+    stdin.write_all(&start).await?;
+    let (_, answer) = until(&mut lines, deadline, |m| m["id"] == 1).await?;
+    let thread = answer["result"]["thread"]["id"]
+        .as_str()
+        .with_context(|| format!("thread/start failed: {answer}"))?
+        .to_string();
+    const WARMUP: usize = 3;
+    let (mut deltas, mut ends) = (Vec::new(), Vec::new());
+    for i in 0..WARMUP + n {
+        let id = 10 + i as i64;
+        let turn =
+            send(json!({"id": id, "method": "turn/start", "params": turn_params(&thread, "hi")}));
+        let t0 = Instant::now();
+        stdin.write_all(&turn).await?;
+        let (first, _) = until(&mut lines, deadline, |m| {
+            m["method"] == "item/agentMessage/delta"
+        })
+        .await?;
+        let (end, done) = until(&mut lines, deadline, |m| m["method"] == "turn/completed").await?;
+        if done["params"]["turn"]["status"] != "completed" {
+            bail!("a latency turn did not complete: {done}");
+        }
+        if i >= WARMUP {
+            deltas.push(first - t0);
+            ends.push(end - t0);
+        }
+    }
+    drop(stdin);
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    Ok(Latency {
+        first_delta: median(deltas),
+        completed: median(ends),
+    })
+}
+
+async fn latency(args: &Args, mock: &MockProvider) -> Result<()> {
+    const KEY: &str = "sk-latency";
+    mock.accept_token(KEY);
+    let home = tempfile::tempdir()?;
+    let server = args
+        .server
+        .clone()
+        .unwrap_or_else(authbridge_tests::server::authbridge_bin);
+    let mut ours = tokio::process::Command::new(server);
+    ours.args(["app-server", "--listen", "stdio://", "--home"])
+        .arg(home.path())
+        .arg("-c")
+        .arg(format!("model_providers.openai.base_url={}", mock.url()))
+        .env("AUTHBRIDGE_API_KEY", KEY);
+    let ab = turn_latency(ours, args.latency_turns).await?;
+    let codex = match &args.codex {
+        Some(bin) => {
+            let codex_home = tempfile::tempdir()?;
+            let mut cmd = tokio::process::Command::new(bin);
+            cmd.arg("app-server");
+            for kv in [
+                "model_provider=\"mock\"".to_string(),
+                "model=\"gpt-5\"".to_string(),
+                "model_providers.mock.name=\"mock\"".to_string(),
+                format!("model_providers.mock.base_url=\"{}\"", mock.url()),
+                "model_providers.mock.wire_api=\"responses\"".to_string(),
+                "model_providers.mock.env_key=\"MOCK_KEY\"".to_string(),
+            ] {
+                cmd.arg("-c").arg(kv);
+            }
+            cmd.env("CODEX_HOME", codex_home.path())
+                .env("MOCK_KEY", KEY);
+            let measured = turn_latency(cmd, args.latency_turns).await?;
+            Some((measured, codex_home))
+        }
+        None => None,
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
+    if args.json {
+        let mut out = json!({"turns": args.latency_turns, "deltas": args.deltas,
+            "authbridge": {"first_delta_ms": ms(ab.first_delta), "completed_ms": ms(ab.completed)}});
+        if let Some((c, _)) = &codex {
+            out["codex"] =
+                json!({"first_delta_ms": ms(c.first_delta), "completed_ms": ms(c.completed)});
+            out["ratio_first_delta"] = json!(ratio(ab.first_delta, c.first_delta));
+            out["ratio_completed"] = json!(ratio(ab.completed, c.completed));
+        }
+        tokio::io::stdout()
+            .write_all(format!("{out}\n").as_bytes())
+            .await?;
+    } else {
+        let mut text = format!(
+            "turn latency, median of {} sequential turns on one thread ({} deltas {} ms apart)\n  authbridge: first delta {:>8.2} ms, turn/completed {:>8.2} ms\n",
+            args.latency_turns, args.deltas, args.delta_delay_ms, ms(ab.first_delta), ms(ab.completed)
+        );
+        if let Some((c, _)) = &codex {
+            text.push_str(&format!(
+                "  codex:      first delta {:>8.2} ms, turn/completed {:>8.2} ms\n  authbridge ÷ codex: first delta {:.2}, turn/completed {:.2}\n",
+                ms(c.first_delta), ms(c.completed), ratio(ab.first_delta, c.first_delta), ratio(ab.completed, c.completed)
+            ));
+        }
+        tokio::io::stdout().write_all(text.as_bytes()).await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -381,6 +598,9 @@ async fn main() -> Result<()> {
         ..MockOptions::default()
     })
     .await?;
+    if args.latency_turns > 0 {
+        return latency(&args, &mock).await;
+    }
     let (mut plain, mut storm) = (Vec::new(), Vec::new());
     let mut refreshes = Vec::new();
     let mut peak_rss_kib = 0;

@@ -1,8 +1,9 @@
 //! `authbridge-demo`: one command that shows the whole bridge on loopback.
 //!
 //! It starts the mock provider, runs the real `authbridge` with a temporary home, logs in
-//! with minted external ChatGPT tokens, streams a turn, expires the token at the provider,
-//! and streams a second turn through 401 → `account/chatgptAuthTokens/refresh` → retry.
+//! with minted external ChatGPT tokens, starts a thread, streams a turn, expires the token
+//! at the provider, and streams a second turn of the same thread through 401 →
+//! `account/chatgptAuthTokens/refresh` → retry; then reads the models and the rate limits.
 //! Then it prints the transcript (tokens as fingerprints) and a summary. No network, no
 //! setup, and `~/.authbridge` is never touched.
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use authbridge_tests::session::{login_external, start_turn};
+use authbridge_tests::session::{login_external, start_thread, start_turn_on};
 use authbridge_tests::transcript::{fingerprint, mask_str};
 use authbridge_tests::{
     server, Host, HostOptions, Jwt, MockOptions, MockProvider, RefreshPolicy, RefreshReply,
@@ -120,12 +121,16 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     println!("   account: {}", account["account"]);
 
-    step(&host, "3. a turn that streams");
+    step(&host, "3. start a thread (in memory, Codex's thread/start)");
+    let thread = start_thread(&host).await;
+    println!("   thread: {thread}");
+
+    step(&host, "4. a turn that streams");
     let t1 = Instant::now();
-    let first_turn = stream_turn(&host, "Say something about tokens.").await?;
+    let first_turn = stream_turn(&host, &thread, "Say something about tokens.").await?;
     let t1 = t1.elapsed();
 
-    step(&host, "4. the access token expires at the provider");
+    step(&host, "5. the access token expires at the provider");
     mock.reject_token(&first);
     println!("   provider now answers 401 to {}", mask_str(&first));
     mock.set_deltas([
@@ -144,11 +149,39 @@ async fn main() -> anyhow::Result<()> {
 
     step(
         &host,
-        "5. the next turn: 401 → account/chatgptAuthTokens/refresh → retry → stream",
+        "6. the next turn of the thread: 401 → account/chatgptAuthTokens/refresh → retry → stream",
     );
     let t2 = Instant::now();
-    let second_turn = stream_turn(&host, "And once more, after the refresh.").await?;
+    let second_turn = stream_turn(&host, &thread, "And once more, after the refresh.").await?;
     let t2 = t2.elapsed();
+    let history = mock
+        .requests()
+        .last()
+        .map(|r| r.body["input"].as_array().map_or(0, Vec::len))
+        .unwrap_or(0);
+    println!("   the provider got the conversation: {history} input messages");
+
+    step(&host, "7. models and rate limits");
+    let models = host
+        .request("model/list", json!({}))
+        .await
+        .map_err(|e| anyhow::anyhow!("model/list failed: {e:?}"))?;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    println!("   models: {}", ids.join(", "));
+    let limits = host
+        .request("account/rateLimits/read", json!({}))
+        .await
+        .map_err(|e| anyhow::anyhow!("account/rateLimits/read failed: {e:?}"))?;
+    println!(
+        "   rate limits: {}% of the {}-minute window used",
+        limits["rateLimits"]["primary"]["usedPercent"],
+        limits["rateLimits"]["primary"]["windowDurationMins"]
+    );
 
     host.close_stdin().await;
     let status = host.wait_exit(Duration::from_secs(2)).await;
@@ -215,14 +248,14 @@ fn step(host: &Host, title: &str) {
     host.note(&format!("# {title}"));
 }
 
-/// Starts a turn and prints its deltas as they arrive; the completed text.
-async fn stream_turn(host: &Host, input: &str) -> anyhow::Result<String> {
-    let turn = start_turn(host, input).await;
+/// Starts a turn on the thread and prints its deltas as they arrive; the completed text.
+async fn stream_turn(host: &Host, thread: &str, input: &str) -> anyhow::Result<String> {
+    let turn = start_turn_on(host, thread, input).await;
     print!("   streaming: ");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(delta) = host
-            .next_notification("turn/delta", Duration::from_millis(20))
+            .next_notification("item/agentMessage/delta", Duration::from_millis(20))
             .await
         {
             print!("{}", delta["params"]["delta"].as_str().unwrap_or(""));
@@ -231,21 +264,21 @@ async fn stream_turn(host: &Host, input: &str) -> anyhow::Result<String> {
         }
         let done = host
             .wait_message(
-                |m| m["method"] == "turn/completed" && m["params"]["turnId"] == turn,
+                |m| m["method"] == "turn/completed" && m["params"]["turn"]["id"] == turn,
                 Duration::ZERO,
             )
             .await;
         if let Some(done) = done {
             println!();
-            let params = &done["params"];
-            if params["status"] != "completed" {
+            let outcome = authbridge_tests::session::outcome(&done["params"]);
+            if outcome["status"] != "completed" {
                 bail!(
                     "turn {turn} ended {}: {}",
-                    params["status"],
-                    params["error"]
+                    outcome["status"],
+                    outcome["error"]
                 );
             }
-            return Ok(params["text"].as_str().unwrap_or("").to_owned());
+            return Ok(outcome["text"].as_str().unwrap_or("").to_owned());
         }
         if Instant::now() > deadline {
             bail!(

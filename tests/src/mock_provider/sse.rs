@@ -62,6 +62,17 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
                 return;
             }
         }
+        if matches!(
+            failure,
+            None | Some(Failure::Status { .. }) | Some(Failure::UnauthorizedAlways)
+        ) {
+            let done = json!({"type": "response.output_item.done", "output_index": 0,
+                "item": {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
+                         "content": [{"type": "output_text", "text": deltas.concat(), "annotations": []}]}});
+            if !send(sse_event(&done)).await {
+                return;
+            }
+        }
         let last = match failure {
             Some(Failure::CutAfter { .. }) => {
                 let _ = tx

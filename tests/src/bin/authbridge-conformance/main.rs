@@ -13,6 +13,7 @@
 mod backend;
 mod host;
 mod pattern;
+mod provider;
 mod report;
 mod runner;
 mod sample_host;

@@ -7,10 +7,10 @@ use tokio::time::Instant;
 
 use crate::backend::Backend;
 use crate::pattern::{self, expand, Captures, JwtSpec};
+use crate::provider::Provider;
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
 use crate::wire::{encode, kind_of, Framing, Kind};
-use authbridge_tests::mock_provider::{MockOptions, MockProvider};
 
 /// How one scenario went against one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,14 +56,11 @@ async fn run_inner(
     for t in &spec.accept {
         accept.push(pattern::expand_str(t, &mut caps)?);
     }
-    let mut opts = MockOptions::with_tokens(accept);
-    if let Some(deltas) = spec.deltas {
-        opts.deltas = deltas;
-    }
-    if let Some(ms) = spec.delta_delay_ms {
-        opts.delta_delay = Duration::from_millis(ms);
-    }
-    let provider = MockProvider::start(opts)
+    let deltas = spec
+        .deltas
+        .unwrap_or_else(|| ["Hello", ", ", "world", "!"].map(String::from).to_vec());
+    let delay = Duration::from_millis(spec.delta_delay_ms.unwrap_or(0));
+    let provider = Provider::start(accept, deltas, delay)
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
     let url = provider.url();
@@ -152,7 +149,7 @@ struct Host {
     /// Whether the kit's messages carry `"jsonrpc":"2.0"`: decided by the first one it sends.
     jsonrpc: Option<bool>,
     default_ms: u64,
-    provider: MockProvider,
+    provider: Provider,
 }
 
 impl Host {
@@ -312,7 +309,7 @@ impl Host {
 }
 
 /// The latest model request's input messages hold `want` (`role: text`) in order.
-fn expect_provider_input(provider: &MockProvider, want: &[String]) -> Result<(), String> {
+fn expect_provider_input(provider: &Provider, want: &[String]) -> Result<(), String> {
     let Some(last) = provider
         .requests()
         .into_iter()
