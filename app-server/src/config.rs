@@ -373,3 +373,7 @@ pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, ConfigError> {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "config_doc_tests.rs"]
+mod doc_tests;

@@ -529,6 +529,7 @@ export interface ServerNotifications {
   "thread/started": ThreadStartedNotification;
   "thread/status/changed": ThreadStatusChangedNotification;
   "thread/tokenUsage/updated": ThreadTokenUsageUpdatedNotification;
+  "error": ErrorNotification;
   "turn/started": TurnNotification;
   "item/started": ItemStartedNotification;
   "item/agentMessage/delta": AgentMessageDeltaNotification;
@@ -602,6 +603,8 @@ export interface Messages {
   "thread/status/changed#notification": ThreadStatusChangedNotification;
   /** thread/tokenUsage/updated notification (sent by the server) */
   "thread/tokenUsage/updated#notification": ThreadTokenUsageUpdatedNotification;
+  /** error notification (sent by the server) */
+  "error#notification": ErrorNotification;
   /** turn/start params (sent by the host) */
   "turn/start#params": TurnStartParams;
   /** turn/start result (sent by the server) */

@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn every_method_has_its_parts_and_a_draft_2020_12_schema() {
         let all = all();
-        assert_eq!(all.len(), 42);
+        assert_eq!(all.len(), 43);
         for s in &all {
             assert_eq!(
                 s.schema["$schema"],

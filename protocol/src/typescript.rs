@@ -61,7 +61,7 @@ fn method_maps(schemas: &[MessageSchema]) -> String {
     let mut maps: BTreeMap<&str, String> = BTreeMap::new();
     let mut flat = String::new();
     for s in schemas {
-        if s.method == "error" {
+        if s.part == "object" {
             continue;
         }
         flat.push_str(&format!(

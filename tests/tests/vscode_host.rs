@@ -1,4 +1,4 @@
-//! The `examples/vscode-host` program (vscode-jsonrpc + the generated TypeScript types) end to end: `npm ci`, the type check, then real runs.
+//! The `examples/vscode-host` program (on `@authbridge/protocol`: vscode-jsonrpc and the generated TypeScript types) end to end: the package's `npm ci` and build, the example's `npm ci`, the type check, then real runs.
 //!
 //! Skipped, with the reason printed, only when `node` or `npm` is missing; CI has both.
 
@@ -57,6 +57,21 @@ async fn prepared() -> bool {
                     return false;
                 }
             }
+            // The example depends on @authbridge/protocol by path: install and build it first.
+            let package = example_dir().join("../../packages/protocol");
+            let mut ci = Command::new("npm");
+            ci.args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&package);
+            assert_success(
+                &output_within(ci, Duration::from_secs(120), "npm ci (packages/protocol)").await,
+                "npm ci in packages/protocol",
+            );
+            let mut build = Command::new("npm");
+            build.args(["run", "build"]).current_dir(&package);
+            assert_success(
+                &output_within(build, Duration::from_secs(120), "npm run build").await,
+                "npm run build in packages/protocol",
+            );
             let mut ci = Command::new("npm");
             ci.args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(example_dir());
@@ -66,7 +81,7 @@ async fn prepared() -> bool {
                 .current_dir(example_dir());
             assert_success(
                 &output_within(tsc, Duration::from_secs(60), "tsc --noEmit --checkJs").await,
-                "the type check against docs/schema/authbridge.ts",
+                "the type check against @authbridge/protocol",
             );
             true
         })

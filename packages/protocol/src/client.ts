@@ -58,6 +58,8 @@ export interface AuthbridgeClient {
     method: M,
     handler: (params: ServerNotifications[M]) => void,
   ): () => void;
+  /** Calls `handler` for every notification, whatever its method (after the per-method handlers). */
+  onAnyNotification(handler: (method: string, params: unknown) => void): () => void;
   /** Installs the handler that answers the server's token refresh requests. */
   onRefresh(handler: RefreshHandler): void;
   /** Closes the server's stdin and resolves to its exit code; kills it after `timeoutMs` (default 5000). */
@@ -109,6 +111,14 @@ export function spawnAuthbridge(options: SpawnOptions = {}): AuthbridgeClient {
     });
     child.once('error', () => resolve(null));
   });
+  // One handler sees every notification and hands it on: vscode-jsonrpc calls a catch-all
+  // handler only for methods that have no handler of their own.
+  const byMethod = new Map<string, Set<(params: unknown) => void>>();
+  const any = new Set<(method: string, params: unknown) => void>();
+  connection.onNotification((method: string, params: unknown) => {
+    for (const handler of byMethod.get(method) ?? []) handler(params);
+    for (const handler of any) handler(method, params);
+  });
   connection.listen();
   const requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
 
@@ -135,10 +145,15 @@ export function spawnAuthbridge(options: SpawnOptions = {}): AuthbridgeClient {
     request,
     notify: (method, params) => connection.sendNotification(method, params),
     onNotification(method, handler) {
-      const disposable = connection.onNotification(method, (params: unknown) =>
-        handler(params as ServerNotifications[typeof method]),
-      );
-      return () => disposable.dispose();
+      const wrapped = (params: unknown) => handler(params as ServerNotifications[typeof method]);
+      const set = byMethod.get(method) ?? new Set();
+      set.add(wrapped);
+      byMethod.set(method, set);
+      return () => set.delete(wrapped);
+    },
+    onAnyNotification(handler) {
+      any.add(handler);
+      return () => any.delete(handler);
     },
     onRefresh(handler) {
       connection.onRequest('account/chatgptAuthTokens/refresh', async (params: ChatgptAuthTokensRefreshParams) => {
