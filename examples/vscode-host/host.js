@@ -66,10 +66,13 @@ async function run(opts) {
     config,
     requestTimeoutMs: STEP_MS,
   });
+  let closing = false;
   /** @type {Promise<never>} rejects when the server goes away before we close its stdin */
   const serverGone = new Promise((_resolve, reject) => {
     server.process.on('error', (e) => reject(new Error(`could not start ${program}: ${lib.errorText(e)}`)));
-    server.process.on('exit', (code, signal) => reject(new Error(`the server exited early (code ${code}, signal ${signal})`)));
+    server.process.on('exit', (code, signal) => {
+      if (!closing) reject(new Error(`the server exited early (code ${code}, signal ${signal})`));
+    });
   });
   serverGone.catch(() => {});
 
@@ -123,7 +126,7 @@ async function run(opts) {
   }
 
   // End the session the way the protocol says: close the server's stdin, wait for it to exit.
-  server.process.removeAllListeners('exit');
+  closing = true;
   const code = await server.close(EXIT_MS);
   fs.rmSync(home, { recursive: true, force: true });
   if (code !== 0) throw new Error(`the server exited with code ${code} after its stdin closed`);
