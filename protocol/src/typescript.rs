@@ -183,7 +183,7 @@ fn doc_comment(doc: Option<&str>, indent: &str) -> String {
     let doc = doc.replace("*/", "*\\/");
     let mut out = format!("{indent}/**\n");
     for line in doc.lines() {
-        out.push_str(&format!("{indent} * {line}").trim_end().to_string());
+        out.push_str(format!("{indent} * {line}").trim_end());
         out.push('\n');
     }
     out.push_str(&format!("{indent} */\n"));
