@@ -12,16 +12,7 @@ pub async fn list(
     state: &Arc<AppState>,
     params: ModelListParams,
 ) -> Result<ModelListResponse, ErrorObject> {
-    // The cursor is the index of the next model (what `nextCursor` said).
-    let start: usize = match params.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c.parse().map_err(|_| {
-            ErrorObject::invalid_params(format!(
-                "cursor: invalid cursor {:?} (pass the nextCursor of the previous page)",
-                c.chars().take(200).collect::<String>()
-            ))
-        })?,
-    };
+    let start = super::page_start(params.cursor.as_deref())?;
     let (_, provider) = state.provider(params.model_provider.as_deref())?;
     provider
         .auth

@@ -108,15 +108,7 @@ pub async fn list(
     state: &Arc<AppState>,
     params: ThreadListParams,
 ) -> Result<ThreadListResponse, ErrorObject> {
-    let start: usize = match params.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c.parse().map_err(|_| {
-            ErrorObject::invalid_params(format!(
-                "cursor: invalid cursor {:?} (pass the nextCursor of the previous page)",
-                c.chars().take(200).collect::<String>()
-            ))
-        })?,
-    };
+    let start = super::page_start(params.cursor.as_deref())?;
     let providers = params.model_providers.filter(|p| !p.is_empty());
     let all: Vec<Thread> = state
         .threads

@@ -9,10 +9,7 @@
 //! compared. A lean client reads the server's output directly, so the host side costs the
 //! same in both.
 //!
-//! `--latency-turns N` measures instead one turn at a time on one thread: from
-//! `turn/start` written to the first `item/agentMessage/delta` read and to `turn/completed`
-//! read (medians of N turns after 3 warm-up turns), against the same loopback mock; with
-//! `--codex PATH` the same against `codex app-server` (Codex 0.171) and the ratios.
+//! Turn latency against Codex is `authbridge-latency`'s job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,12 +50,6 @@ struct Args {
     /// in one server process, and report its RSS and open fds before and after.
     #[arg(long, default_value_t = 0)]
     soak_cycles: usize,
-    /// Measure turn latency with this many sequential turns instead of the storm.
-    #[arg(long, default_value_t = 0)]
-    latency_turns: usize,
-    /// With --latency-turns: also measure this Codex binary (`codex app-server`).
-    #[arg(long)]
-    codex: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -435,158 +426,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Medians of one server's sequential turns: to the first delta, to `turn/completed`.
-struct Latency {
-    first_delta: Duration,
-    completed: Duration,
-}
-
-/// Runs `warmup + n` turns one after another on one thread of the server `cmd` speaks
-/// to; the medians of the last `n`.
-async fn turn_latency(mut cmd: tokio::process::Command, n: usize) -> Result<Latency> {
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().context("spawning the server")?;
-    let mut stdin = child.stdin.take().context("stdin")?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let deadline = Duration::from_secs(30);
-    let send = |v: Value| {
-        let mut line = serde_json::to_vec(&v).expect("JSON");
-        line.push(b'\n');
-        line
-    };
-    // Reads until `pred` matches a message; the instant it was read.
-    async fn until(
-        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-        deadline: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Result<(Instant, Value)> {
-        let wait = async {
-            while let Some(line) = lines.next_line().await? {
-                let at = Instant::now();
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if pred(&v) {
-                        return Ok((at, v));
-                    }
-                }
-            }
-            bail!("the server's output ended")
-        };
-        tokio::time::timeout(deadline, wait)
-            .await
-            .context("no answer within 30 s")?
-    }
-    let init = send(json!({"id": 0, "method": "initialize",
-        "params": {"clientInfo": {"name": "latency", "version": "0"}}}));
-    stdin.write_all(&init).await?;
-    until(&mut lines, deadline, |m| m["id"] == 0).await?;
-    let start = send(
-        json!({"id": 1, "method": "thread/start", "params": {"ephemeral": true, "cwd": "/tmp"}}),
-    );
-    stdin.write_all(&start).await?;
-    let (_, answer) = until(&mut lines, deadline, |m| m["id"] == 1).await?;
-    let thread = answer["result"]["thread"]["id"]
-        .as_str()
-        .with_context(|| format!("thread/start failed: {answer}"))?
-        .to_string();
-    const WARMUP: usize = 3;
-    let (mut deltas, mut ends) = (Vec::new(), Vec::new());
-    for i in 0..WARMUP + n {
-        let id = 10 + i as i64;
-        let turn =
-            send(json!({"id": id, "method": "turn/start", "params": turn_params(&thread, "hi")}));
-        let t0 = Instant::now();
-        stdin.write_all(&turn).await?;
-        let (first, _) = until(&mut lines, deadline, |m| {
-            m["method"] == "item/agentMessage/delta"
-        })
-        .await?;
-        let (end, done) = until(&mut lines, deadline, |m| m["method"] == "turn/completed").await?;
-        if done["params"]["turn"]["status"] != "completed" {
-            bail!("a latency turn did not complete: {done}");
-        }
-        if i >= WARMUP {
-            deltas.push(first - t0);
-            ends.push(end - t0);
-        }
-    }
-    drop(stdin);
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-    Ok(Latency {
-        first_delta: median(deltas),
-        completed: median(ends),
-    })
-}
-
-async fn latency(args: &Args, mock: &MockProvider) -> Result<()> {
-    const KEY: &str = "sk-latency";
-    mock.accept_token(KEY);
-    let home = tempfile::tempdir()?;
-    let server = args
-        .server
-        .clone()
-        .unwrap_or_else(authbridge_tests::server::authbridge_bin);
-    let mut ours = tokio::process::Command::new(server);
-    ours.args(["app-server", "--listen", "stdio://", "--home"])
-        .arg(home.path())
-        .arg("-c")
-        .arg(format!("model_providers.openai.base_url={}", mock.url()))
-        .env("AUTHBRIDGE_API_KEY", KEY);
-    let ab = turn_latency(ours, args.latency_turns).await?;
-    let codex = match &args.codex {
-        Some(bin) => {
-            let codex_home = tempfile::tempdir()?;
-            let mut cmd = tokio::process::Command::new(bin);
-            cmd.arg("app-server");
-            for kv in [
-                "model_provider=\"mock\"".to_string(),
-                "model=\"gpt-5\"".to_string(),
-                "model_providers.mock.name=\"mock\"".to_string(),
-                format!("model_providers.mock.base_url=\"{}\"", mock.url()),
-                "model_providers.mock.wire_api=\"responses\"".to_string(),
-                "model_providers.mock.env_key=\"MOCK_KEY\"".to_string(),
-            ] {
-                cmd.arg("-c").arg(kv);
-            }
-            cmd.env("CODEX_HOME", codex_home.path())
-                .env("MOCK_KEY", KEY);
-            let measured = turn_latency(cmd, args.latency_turns).await?;
-            Some((measured, codex_home))
-        }
-        None => None,
-    };
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-    if args.json {
-        let mut out = json!({"turns": args.latency_turns, "deltas": args.deltas,
-            "authbridge": {"first_delta_ms": ms(ab.first_delta), "completed_ms": ms(ab.completed)}});
-        if let Some((c, _)) = &codex {
-            out["codex"] =
-                json!({"first_delta_ms": ms(c.first_delta), "completed_ms": ms(c.completed)});
-            out["ratio_first_delta"] = json!(ratio(ab.first_delta, c.first_delta));
-            out["ratio_completed"] = json!(ratio(ab.completed, c.completed));
-        }
-        tokio::io::stdout()
-            .write_all(format!("{out}\n").as_bytes())
-            .await?;
-    } else {
-        let mut text = format!(
-            "turn latency, median of {} sequential turns on one thread ({} deltas {} ms apart)\n  authbridge: first delta {:>8.2} ms, turn/completed {:>8.2} ms\n",
-            args.latency_turns, args.deltas, args.delta_delay_ms, ms(ab.first_delta), ms(ab.completed)
-        );
-        if let Some((c, _)) = &codex {
-            text.push_str(&format!(
-                "  codex:      first delta {:>8.2} ms, turn/completed {:>8.2} ms\n  authbridge ÷ codex: first delta {:.2}, turn/completed {:.2}\n",
-                ms(c.first_delta), ms(c.completed), ratio(ab.first_delta, c.first_delta), ratio(ab.completed, c.completed)
-            ));
-        }
-        tokio::io::stdout().write_all(text.as_bytes()).await?;
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -598,9 +437,6 @@ async fn main() -> Result<()> {
         ..MockOptions::default()
     })
     .await?;
-    if args.latency_turns > 0 {
-        return latency(&args, &mock).await;
-    }
     let (mut plain, mut storm) = (Vec::new(), Vec::new());
     let mut refreshes = Vec::new();
     let mut peak_rss_kib = 0;
