@@ -1,4 +1,4 @@
-//! Wire types of the authbridge protocol (`shared/spec/protocol.md`).
+//! Wire types of the authbridge protocol (`docs/protocol.md`).
 //!
 //! # Layout
 //! - [`jsonrpc`]: the envelope — ids, requests, notifications, responses, the error
