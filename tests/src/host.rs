@@ -345,11 +345,19 @@ impl Host {
     }
 
     /// Waits for the server to exit; `None` at the deadline.
+    ///
+    /// Also waits, within the same deadline, until everything the server wrote before it
+    /// exited has been read: a process can exit with its last messages still in the pipe.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(timeout, self.child.wait())
+        let deadline = tokio::time::Instant::now() + timeout;
+        let status = tokio::time::timeout_at(deadline, self.child.wait())
             .await
             .ok()?
-            .ok()
+            .ok()?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_until(left, |s| lock(&s.inbox).eof.then_some(()))
+            .await?;
+        Some(status)
     }
 
     /// Kills the server now.
