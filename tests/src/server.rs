@@ -167,6 +167,18 @@ pub fn server_os() -> String {
         .unwrap_or_else(|| std::env::consts::OS.to_owned())
 }
 
+/// How the server under test names a path this process made: as it is, except for the
+/// Windows binary under wine, which sees the Unix root as drive `Z:` (`/tmp/x` →
+/// `Z:\tmp\x`).
+pub fn server_path(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if server_os() == "windows" && wrapped() && shown.starts_with('/') {
+        format!("Z:{}", shown.replace('/', "\\"))
+    } else {
+        shown
+    }
+}
+
 /// The `authbridge-test-cmd` for the server under test: `AUTHBRIDGE_TEST_CMD` (the `.exe`
 /// when the server is the Windows binary), else `built` (a test's
 /// `env!("CARGO_BIN_EXE_authbridge-test-cmd")`).

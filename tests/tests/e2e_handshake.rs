@@ -20,7 +20,7 @@ fn uninitialized() -> SessionBuilder {
 fn expected_initialize_result(home: &std::path::Path) -> Value {
     json!({
         "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", authbridge_tests::server::server_os(), std::env::consts::ARCH),
-        "codexHome": home.display().to_string(),
+        "codexHome": authbridge_tests::server::server_path(home),
         "platformFamily": if authbridge_tests::server::server_os() == "windows" { "windows" } else { "unix" },
         "platformOs": authbridge_tests::server::server_os(),
         "serverInfo": {"name": "authbridge", "version": "0.1.0"}
