@@ -113,6 +113,17 @@ impl Jwt {
 }
 
 /// Mints a token for an arbitrary claims value.
+/// The kit's everyday token: account `org-1`, plan `pro`, valid for an hour, made unique by
+/// `tag` (its `jti`), so two tags never mint the same token.
+pub fn tagged(tag: &str) -> String {
+    Jwt::new()
+        .account("org-1")
+        .plan("pro")
+        .exp_in(Duration::from_secs(3600))
+        .claim("jti", Value::String(tag.to_string()))
+        .mint()
+}
+
 pub fn mint_claims(claims: &Value) -> String {
     let header = json!({"alg": "none", "typ": "JWT"});
     format!(

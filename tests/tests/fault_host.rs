@@ -9,8 +9,9 @@ use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use authbridge_tests::jwt::tagged as jwt;
 use authbridge_tests::sys::{sample_rss, vm_rss_kib};
-use authbridge_tests::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_tests::{HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -146,15 +147,6 @@ async fn responses_nobody_asked_for_are_ignored_without_a_reply() {
         "only the getAuthStatus answer: {:?}",
         &after[before..]
     );
-}
-
-fn jwt(tag: &str) -> String {
-    Jwt::new()
-        .account("org-1")
-        .plan("pro")
-        .exp_in(Duration::from_secs(3600))
-        .claim("jti", json!(tag))
-        .mint()
 }
 
 /// An external-tokens session whose mock accepts only `valid`.

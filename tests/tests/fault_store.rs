@@ -9,17 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::{Host, Jwt, MockOptions, Session, SessionBuilder, TokenEndpoint};
+use authbridge_tests::jwt::tagged as jwt;
+use authbridge_tests::{Host, MockOptions, Session, SessionBuilder, TokenEndpoint};
 use serde_json::{json, Value};
-
-fn jwt(tag: &str) -> String {
-    Jwt::new()
-        .account("org-1")
-        .plan("pro")
-        .exp_in(Duration::from_secs(3600))
-        .claim("jti", json!(tag))
-        .mint()
-}
 
 async fn session_with_auth_dir(auth_dir: &Path, valid: &[&str]) -> Session {
     SessionBuilder {

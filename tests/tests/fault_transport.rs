@@ -6,9 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use authbridge_tests::jwt::tagged as jwt;
 use authbridge_tests::session::start_turn;
 use authbridge_tests::{
-    Framing, HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
+    Framing, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
 };
 use serde_json::{json, Value};
 #[cfg(target_os = "linux")]
@@ -453,15 +454,6 @@ async fn a_malformed_response_from_the_host_is_never_answered() {
         "only the getAuthStatus answer: {:?}",
         &after[before..]
     );
-}
-
-fn jwt(tag: &str) -> String {
-    Jwt::new()
-        .account("org-1")
-        .plan("pro")
-        .exp_in(Duration::from_secs(3600))
-        .claim("jti", json!(tag))
-        .mint()
 }
 
 /// External tokens the provider rejects, and a host that answers no refresh by itself;
