@@ -1,4 +1,4 @@
-//! The command line (contract §7).
+//! The command line (docs/protocol.md §7).
 
 use std::path::PathBuf;
 

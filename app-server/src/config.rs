@@ -1,5 +1,5 @@
 //! `config.toml` plus `-c key=value` overrides, resolved into the settings the server runs
-//! with (contract §5). Unknown keys and values of the wrong type are start-up errors that
+//! with (docs/protocol.md §5). Unknown keys and values of the wrong type are start-up errors that
 //! name the key.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! The `ExternalAuthRefresher` that asks the host for new ChatGPT tokens with
-//! `account/chatgptAuthTokens/refresh` (contract §3.5), and the redaction of the host's
+//! `account/chatgptAuthTokens/refresh` (docs/protocol.md §3.5), and the redaction of the host's
 //! error message.
 
 use std::time::Duration;

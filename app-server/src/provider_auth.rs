@@ -1,4 +1,4 @@
-//! Which credentials the active provider gets (contract §5), and the 401 recovery loop
+//! Which credentials the active provider gets (docs/protocol.md §5), and the 401 recovery loop
 //! around one provider call (§4.3).
 
 use std::future::Future;

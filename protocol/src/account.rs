@@ -1,4 +1,4 @@
-//! The account surface (contract §3), Codex-compatible in names, casing and shapes.
+//! The account surface (docs/protocol.md §3), Codex-compatible in names, casing and shapes.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};

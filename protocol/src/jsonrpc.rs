@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// Standard and authbridge error codes (contract §1.3).
+/// Standard and authbridge error codes (docs/protocol.md §1.3).
 pub mod codes {
     /// Not JSON, not UTF-8, or a malformed header block.
     pub const PARSE_ERROR: i64 = -32700;
@@ -271,7 +271,7 @@ fn parse_id(raw: &RawValue) -> Result<Option<RequestId>, ()> {
 }
 
 impl Message {
-    /// Classifies one frame (contract §1.1, §1.3). Not JSON or not UTF-8 → -32700;
+    /// Classifies one frame (docs/protocol.md §1.1, §1.3). Not JSON or not UTF-8 → -32700;
     /// a batch, a non-object or an object that is no message → -32600.
     pub fn parse(bytes: &[u8]) -> Result<Parsed, Invalid> {
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();

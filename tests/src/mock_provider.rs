@@ -1,4 +1,4 @@
-//! A mock OpenAI-compatible model provider: a real HTTP server on 127.0.0.1 (contract §6).
+//! A mock OpenAI-compatible model provider: a real HTTP server on 127.0.0.1 (docs/protocol.md §6).
 //!
 //! `GET …/models` answers `{"data":[{"id":…}]}`; `POST …/responses` streams Server-Sent
 //! Events (`response.output_text.delta` × n, then `response.completed`). Only tokens it was

@@ -1,4 +1,4 @@
-//! How the host simulator answers `account/chatgptAuthTokens/refresh` (contract §3.5).
+//! How the host simulator answers `account/chatgptAuthTokens/refresh` (docs/protocol.md §3.5).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! A loopback OAuth token endpoint for managed ChatGPT refresh (contract §4.2).
+//! A loopback OAuth token endpoint for managed ChatGPT refresh (docs/protocol.md §4.2).
 //!
 //! `POST /oauth/token` with `{client_id, grant_type:"refresh_token", refresh_token}`. In the
 //! default mode each known refresh token is accepted once and rotated: the answer carries a

@@ -1,4 +1,4 @@
-//! Host-side framing: newline-delimited JSON or `Content-Length` headers (contract §1.1).
+//! Host-side framing: newline-delimited JSON or `Content-Length` headers (docs/protocol.md §1.1).
 
 use serde_json::Value;
 

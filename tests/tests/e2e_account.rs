@@ -1,4 +1,4 @@
-//! End to end, the account surface (contract §3): login of both kinds, read shapes, logout,
+//! End to end, the account surface (docs/protocol.md §3): login of both kinds, read shapes, logout,
 //! notification order, getAuthStatus, stores (the errors of §3.1: e2e_login_errors.rs).
 
 use std::os::unix::fs::PermissionsExt;

@@ -1,5 +1,5 @@
 //! End to end, the real `authbridge` over pipes: framing, handshake gating and the error
-//! codes of contract §1–§2 (issue 2's list).
+//! codes of docs/protocol.md §1–§2.
 
 use std::time::Duration;
 

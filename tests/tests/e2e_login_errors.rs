@@ -1,4 +1,4 @@
-//! End to end, every login error of contract §3.1 with its code: unsupported types, tokens
+//! End to end, every login error of docs/protocol.md §3.1 with its code: unsupported types, tokens
 //! that are not JWTs, and the forced-policy rejections.
 
 use std::time::Duration;

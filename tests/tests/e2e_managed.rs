@@ -1,4 +1,4 @@
-//! End to end, managed `auth.json` credentials (contract §4.2, §4.3): proactive refresh and
+//! End to end, managed `auth.json` credentials (docs/protocol.md §4.2, §4.3): proactive refresh and
 //! 401 → reload → refresh → retry against a loopback token endpoint
 //! (`AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE`).
 

@@ -1,4 +1,4 @@
-//! End to end, a provider bearer command (contract §5) and how provider failures reach the
+//! End to end, a provider bearer command (docs/protocol.md §5) and how provider failures reach the
 //! turn (§6.2).
 
 use std::os::unix::fs::PermissionsExt;

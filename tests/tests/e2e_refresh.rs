@@ -1,4 +1,4 @@
-//! End to end, the host refresh bridge (contract §3.5, §3.6, §4.3): a 401 with external
+//! End to end, the host refresh bridge (docs/protocol.md §3.5, §3.6, §4.3): a 401 with external
 //! tokens asks the host once, retries once, and every failure names its cause.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Fault injection, host side (issue 7), against the real binary over real pipes: garbage
+//! Fault injection, host side, against the real binary over real pipes: garbage
 //! bytes, a message cut off by end of input, a real 100 MiB line (memory stays bounded),
 //! responses nobody asked for (unknown ids, duplicates, after the deadline), and 10,000
 //! requests written while the host reads nothing. (Invalid UTF-8, oversized messages under a

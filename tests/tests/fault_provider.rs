@@ -1,4 +1,4 @@
-//! Fault injection, provider side (issue 7): a connection reset mid-stream, a stream that
+//! Fault injection, provider side: a connection reset mid-stream, a stream that
 //! stalls forever, malformed SSE, a 500 with an HTML body, slow (never-coming) headers, and a
 //! 401 on every token. Each fails the one turn with a clear message within its deadline; the
 //! next turn on the same server streams normally.

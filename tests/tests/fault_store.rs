@@ -1,4 +1,4 @@
-//! Fault injection, credential store (issue 7): an `auth_dir` that cannot be created,
+//! Fault injection, credential store: an `auth_dir` that cannot be created,
 //! `auth.json` replaced by a directory, and `kill -9` at random moments during 200
 //! refresh-and-write cycles. (A corrupt `auth.json` is proved in `e2e_account.rs`.)
 //!
@@ -73,7 +73,7 @@ async fn auth_json_replaced_by_a_directory_fails_reads_as_internal_and_refuses_a
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir(home.path().join("auth.json")).unwrap();
     let s = session_with_auth_dir(home.path(), &[]).await;
-    // An I/O error reading the store is -32603 naming the path (contract §1.3).
+    // An I/O error reading the store is -32603 naming the path (docs/protocol.md §1.3).
     let err = s
         .host
         .request("account/read", json!({}))

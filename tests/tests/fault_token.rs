@@ -1,4 +1,4 @@
-//! Fault injection, token endpoint side (issue 7): a managed `auth.json` whose refresh meets a
+//! Fault injection, token endpoint side: a managed `auth.json` whose refresh meets a
 //! hanging endpoint, a 500, malformed JSON, and each permanent error code. After each fault
 //! the server answers the next request and reports only credentials it was given.
 

@@ -1,4 +1,4 @@
-//! Secret hygiene (issue 7): a representative session at `AUTHBRIDGE_LOG=trace` with canary
+//! Secret hygiene: a representative session at `AUTHBRIDGE_LOG=trace` with canary
 //! secrets — API key login, external tokens, a refresh through the host (and a host error
 //! quoting secrets), a managed refresh through the token endpoint, a bearer command, and
 //! failing logins. No canary may appear on stderr, in any message the server sends (except

@@ -1,4 +1,4 @@
-//! The account methods (contract §3): login, read, logout and the legacy status.
+//! The account methods (docs/protocol.md §3): login, read, logout and the legacy status.
 //! Errors carry the contract's exact words and codes.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! One connection's reader loop (contract §1.2, §2): lifecycle gating, dispatch in
+//! One connection's reader loop (docs/protocol.md §1.2, §2): lifecycle gating, dispatch in
 //! arrival order — barriers and host notifications awaited before the next message,
 //! concurrent requests up to the limit — routing of the host's responses as soon as they
 //! are read, and the shutdown after end of input. Knows no bytes (see `framing`).
@@ -42,7 +42,7 @@ const PERMIT_RETRIES: usize = 4;
 /// How long the final flush may take after shutdown.
 const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
 
-/// Where the connection is in the handshake (contract §2).
+/// Where the connection is in the handshake (docs/protocol.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lifecycle {
     /// Only `initialize` is accepted.

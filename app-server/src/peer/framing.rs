@@ -1,4 +1,4 @@
-//! Framing of the host's byte stream (contract §1.1): detection from the first
+//! Framing of the host's byte stream (docs/protocol.md §1.1): detection from the first
 //! non-whitespace bytes (`Content-Length:` headers or newline-delimited JSON), a reader
 //! that cuts frames out of one reused buffer without ever holding an oversized message,
 //! and the encoder for outgoing messages. Knows nothing of JSON-RPC methods.

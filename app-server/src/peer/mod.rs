@@ -1,4 +1,4 @@
-//! The JSON-RPC peer: one host connection over a byte stream (contract §1, §2).
+//! The JSON-RPC peer: one host connection over a byte stream (docs/protocol.md §1, §2).
 //!
 //! # Layout
 //! - [`framing`](self::framing): detects the host's framing (lines or `Content-Length`

@@ -1,4 +1,4 @@
-//! The model provider's HTTP client (contract §5, §6): `GET /models`, a streaming `POST /responses`
+//! The model provider's HTTP client (docs/protocol.md §5, §6): `GET /models`, a streaming `POST /responses`
 //! and the SSE parser that turns its bytes into turn events.
 //!
 //! # Layout

@@ -1,4 +1,4 @@
-//! `authbridge-storm`: the refresh-storm benchmark (issue 6, benchmark 3). N concurrent
+//! `authbridge-storm`: the refresh-storm benchmark. N concurrent
 //! turns against the mock provider (a fixed stream: 10 deltas, 1 ms apart), once with a
 //! valid token and once with a token the provider rejects, so every turn gets a 401 and
 //! the host is asked for new tokens. Reports the wall time from the first `turn/start`

@@ -1,4 +1,4 @@
-//! The mock provider's streamed answer: Server-Sent Events per contract §6.2, with the
+//! The mock provider's streamed answer: Server-Sent Events per docs/protocol.md §6.2, with the
 //! scripted failures (stall, cut, end early, malformed, `response.failed`).
 
 use std::sync::Arc;

@@ -24,7 +24,7 @@ pub struct Scenario {
     /// `ours-only`: skipped for a peer.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// A documented difference of other implementations (contract §1.3): when a peer
+    /// A documented difference of other implementations (docs/protocol.md §1.3): when a peer
     /// fails this scenario it is reported as "differs (documented)".
     #[serde(default)]
     pub differs: Option<String>,
