@@ -190,3 +190,115 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     assert!(mgr.snapshot().unwrap().is_none());
     assert!(!mgr.external_tokens_active());
 }
+
+/// Waits (with a deadline) until the refresher has been called `n` times.
+async fn until_called(r: &ScriptedRefresher, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.calls() < n {
+        assert!(Instant::now() < deadline, "the refresher was not called");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_does_not_hand_out_a_refused_token_while_its_refresh_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = login_external(&mgr, "org-1", "old").await;
+    let new_token = fresh_jwt("org-1", "new");
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            new_token.clone(),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let recovery = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
+    };
+    until_called(&r, 1).await;
+    // A request starting now would carry the refused token: auth() waits for the new one.
+    let now = mgr.auth().await.unwrap().unwrap();
+    assert_eq!(now.bearer_token().expose(), new_token);
+    assert_eq!(
+        recovery.await.unwrap().unwrap(),
+        RecoveryOutcome { changed: true }
+    );
+    assert_eq!(r.calls(), 1, "the waiting auth() asked the host nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_releases_the_waiting_auth_with_the_tokens_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    let old = login_external(&mgr, "org-1", "old").await;
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Err(RefreshError::transient("the host is busy")),
+        Duration::from_millis(200),
+    );
+    mgr.set_external_refresher(r.clone());
+    let recovery = {
+        let (mgr, old) = (mgr.clone(), old.clone());
+        tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
+    };
+    until_called(&r, 1).await;
+    let started = Instant::now();
+    let now = tokio::time::timeout(Duration::from_secs(5), mgr.auth())
+        .await
+        .expect("auth() returned once the refresh failed")
+        .unwrap()
+        .unwrap();
+    assert!(now.same_tokens(&old), "nothing replaced the tokens");
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "auth() waited for the refresh: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        recovery.await.unwrap().unwrap_err().to_string(),
+        "the host is busy"
+    );
+    // With no refresh running, auth() answers at once again.
+    let started = Instant::now();
+    assert!(mgr.auth().await.unwrap().unwrap().same_tokens(&old));
+    assert!(started.elapsed() < Duration::from_millis(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proactive_refresh_holds_only_the_caller_that_started_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = manager(dir.path(), None);
+    // Expires in 60 s: inside a 5-minute proactive window.
+    let soon = jwt("org-1", "pro", now() + 60, "soon");
+    mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(soon.clone(), "org-1", None))
+        .await
+        .unwrap();
+    mgr.set_proactive_external_refresh(Some(Duration::from_secs(300)));
+    let r = ScriptedRefresher::slow(
+        RefresherKind::Chatgpt,
+        Ok(ExternalAuthTokens::chatgpt(
+            fresh_jwt("org-1", "renewed"),
+            "org-1",
+            None,
+        )),
+        Duration::from_millis(300),
+    );
+    mgr.set_external_refresher(r.clone());
+    let first = {
+        let mgr = mgr.clone();
+        tokio::spawn(async move { mgr.auth().await })
+    };
+    until_called(&r, 1).await;
+    // The token is still good: another request goes ahead with it without waiting.
+    let started = Instant::now();
+    let other = mgr.auth().await.unwrap().unwrap();
+    assert_eq!(other.bearer_token().expose(), soon);
+    assert!(started.elapsed() < Duration::from_millis(150));
+    let first = first.await.unwrap().unwrap().unwrap();
+    assert_ne!(first.bearer_token().expose(), soon);
+}

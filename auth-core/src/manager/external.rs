@@ -8,7 +8,7 @@ use crate::manager::login::validate_external;
 use crate::manager::{read_lock, write_lock, AuthManager, Local, Shared};
 use crate::refresh::external::{ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason};
 use crate::secret::Secret;
-use crate::single_flight::Joined;
+use crate::single_flight::{Cause, Joined};
 use crate::tokens::{check_header_value, ExternalAuthTokens};
 
 fn timed_out(shared: &Shared) -> RefreshError {
@@ -39,7 +39,11 @@ impl AuthManager {
                 return Ok(true);
             }
             let refresher = self.chatgpt_refresher().ok_or_else(no_refresher)?;
-            let joined = sh.chatgpt_flight.join_or_start(&key, || {
+            let cause = match reason {
+                RefreshReason::Unauthorized => Cause::Rejected,
+                RefreshReason::ExpiringSoon => Cause::Other,
+            };
+            let joined = sh.chatgpt_flight.join_or_start(&key, cause, || {
                 run_chatgpt_refresh(self.shared.clone(), refresher, rejected.clone(), reason)
             });
             let (flight, same) = match joined {
@@ -101,7 +105,11 @@ impl AuthManager {
                 return Ok(true);
             }
             let refresher = self.bearer_refresher().ok_or_else(no_refresher)?;
-            let joined = self.local.bearer_flight.join_or_start(&key, || {
+            let cause = match rejected {
+                Some(_) => Cause::Rejected,
+                None => Cause::Other,
+            };
+            let joined = self.local.bearer_flight.join_or_start(&key, cause, || {
                 let local = self.local.clone();
                 let timeout = self.shared.cfg.external_refresh_timeout;
                 let err = timed_out(&self.shared);

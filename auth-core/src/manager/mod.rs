@@ -202,6 +202,8 @@ impl AuthManager {
     /// The credentials for a provider request. Resolves a bearer source first; runs a
     /// proactive managed refresh (exp within 5 min or 8 days old) and, when enabled, a
     /// proactive external refresh; a failed proactive refresh returns the current ones.
+    /// Host-pushed tokens that a provider refused while their refresh is still running are
+    /// not handed out: the call waits for that refresh and returns what it left.
     pub async fn auth(&self) -> Result<Option<Credentials>, AuthError> {
         if self.local.is_bearer.load(Ordering::Acquire) {
             if let Some(r) = self.bearer_refresher() {
@@ -230,7 +232,16 @@ impl AuthManager {
                 }
                 self.shared.current(now_ms())
             }
-            CredentialSource::ExternalChatgpt if self.external_due(&creds, now) => {
+            // Tokens the provider just refused, with their host refresh running: wait for
+            // it (it has its own deadline) rather than send a request bound to get a 401.
+            CredentialSource::ExternalChatgpt => {
+                if let Some(flight) = self.shared.chatgpt_flight.rejected(creds.bearer_token()) {
+                    let _ = flight.wait().await;
+                    return self.shared.current(now_ms());
+                }
+                if !self.external_due(&creds, now) {
+                    return Ok(Some(creds));
+                }
                 if let Err(e) = self
                     .refresh_external(&creds, RefreshReason::ExpiringSoon)
                     .await
