@@ -35,6 +35,10 @@ const QUEUE_SPARE: usize = 256;
 /// output is full, in number and in bytes (at least one message is held).
 const HOLD_LIMIT: usize = 64;
 const HOLD_BYTES: usize = 1024 * 1024;
+/// Messages read ahead while the server waits for an answer from the host (bytes: at
+/// most `HOLD_BYTES`). The answer may sit behind many requests a host pipelined; a
+/// refresh that every waiting turn needs must not wait for them all to be dispatched.
+const LOOK_AHEAD_LIMIT: usize = 4096;
 /// After this many messages in a row the reader lets the writer run.
 const YIELD_EVERY: usize = 8;
 /// How many times the reader lets other tasks run before answering -32001.
@@ -86,6 +90,8 @@ struct Connection<R> {
     needs_slot: bool,
     /// Messages accepted since the reader last let other tasks run.
     since_yield: usize,
+    /// A read error met while reading ahead, returned by the reader loop.
+    read_error: Option<io::Error>,
     /// Cancelled (SIGTERM, SIGINT) to end the connection as end of input does.
     shutdown: CancellationToken,
 }
@@ -124,6 +130,7 @@ where
         slot: None,
         needs_slot: false,
         since_yield: 0,
+        read_error: None,
         shutdown,
     };
     let read = conn.read_until_closed().await;
@@ -184,9 +191,16 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 tracing::debug!("asked to shut down: ending the connection as at end of input");
                 return Ok(());
             }
+            if let Some(e) = self.read_error.take() {
+                return Err(e);
+            }
+            if self.shared.pending.any_waiting() {
+                self.look_ahead();
+            }
             if self.can_dispatch() {
                 if let Some(incoming) = self.take_held() {
                     self.dispatch(incoming).await;
+                    self.maybe_yield().await;
                     continue;
                 }
             }
@@ -197,11 +211,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                     // Let the writer send what is answered so far every few messages, so
                     // a pipelining host gets answers (and sends more) while the rest of a
                     // large read is still being handled on this thread.
-                    self.since_yield += 1;
-                    if self.since_yield >= YIELD_EVERY {
-                        self.since_yield = 0;
-                        tokio::task::yield_now().await;
-                    }
+                    self.maybe_yield().await;
                     continue;
                 }
             }
@@ -233,6 +243,37 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                     let blocking = self.blocking.take().expect("a blocking task finished");
                     self.finish_blocking(blocking.initialize, done);
                 }
+            }
+        }
+    }
+
+    /// Every [`YIELD_EVERY`] messages, lets the writer send what is answered so far.
+    async fn maybe_yield(&mut self) {
+        self.since_yield += 1;
+        if self.since_yield >= YIELD_EVERY {
+            self.since_yield = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// While a server→host request waits, reads ahead of dispatch: responses are routed at
+    /// once, everything else is held in arrival order (up to [`LOOK_AHEAD_LIMIT`] messages
+    /// and [`HOLD_BYTES`]). Reads only what the input has ready now; never waits.
+    fn look_ahead(&mut self) {
+        while self.held.len() < LOOK_AHEAD_LIMIT && self.held_bytes < HOLD_BYTES {
+            let Some(incoming) = self.next_incoming() else {
+                match self.frames.fill().now_or_never() {
+                    Some(Ok(true)) => continue,
+                    Some(Err(e)) => self.read_error = Some(e),
+                    // Nothing ready, or end of input (the reader loop sees it next).
+                    Some(Ok(false)) | None => {}
+                }
+                return;
+            };
+            match incoming {
+                Incoming::Message(Message::Response(response)) => self.route(response),
+                Incoming::BadResponse(id, why) => self.fail_pending(id, why),
+                other => self.hold(other, false),
             }
         }
     }

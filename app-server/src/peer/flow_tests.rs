@@ -391,3 +391,39 @@ async fn output_over_the_byte_budget_stops_the_reader_until_the_host_reads() {
         .unwrap();
     writer.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_answer_behind_a_thousand_pipelined_requests_is_routed_before_they_run() {
+    let mut host = Host::start(TestService::new(), PeerConfig::default());
+    host.initialize().await;
+    host.send(r#"{"id":1,"method":"ask","params":{"question":"q"}}"#)
+        .await;
+    let (id, _) = server_request(&mut host).await;
+    // A host that pipelines: a thousand requests, then the answer, in one write.
+    let mut batch = String::new();
+    for i in 0..1000 {
+        batch.push_str(&format!(
+            "{{\"id\":{},\"method\":\"echo\",\"params\":{i}}}\n",
+            100 + i
+        ));
+    }
+    batch.push_str(&json!({"id": id, "result": "ahead"}).to_string());
+    batch.push('\n');
+    host.send_raw(batch.as_bytes()).await;
+    let mut echoes_before = 0;
+    loop {
+        let message = host.recv().await;
+        if message["id"] == json!(1) {
+            assert_eq!(message, json!({"id":1,"result":{"answer":"ahead"}}));
+            break;
+        }
+        assert_eq!(message["result"], json!(echoes_before), "{message}");
+        echoes_before += 1;
+    }
+    // Read ahead while the server waited: the answer did not wait for the thousand
+    // requests in front of it to be dispatched.
+    assert!(echoes_before < 100, "{echoes_before} echoes came first");
+    for i in echoes_before..1000 {
+        assert_eq!(host.recv().await, json!({"id": 100 + i, "result": i}));
+    }
+}

@@ -3,6 +3,7 @@
 //! up (timeout or drop), or all at once when the host disconnects.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use authbridge_protocol::ErrorObject;
@@ -29,6 +30,8 @@ struct Table {
 #[derive(Default)]
 pub(crate) struct Pending {
     table: Mutex<Table>,
+    /// Whether any request waits: the reader's per-message check, without the lock.
+    any: AtomicBool,
 }
 
 /// A registered request; dropping it removes the entry if no answer took it.
@@ -39,7 +42,9 @@ pub(crate) struct Entry<'a> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        self.pending.lock().waiting.remove(&self.id);
+        let mut table = self.pending.lock();
+        table.waiting.remove(&self.id);
+        self.pending.note(&table);
     }
 }
 
@@ -65,13 +70,29 @@ impl Pending {
             return Err(Closed);
         }
         table.waiting.insert(id, tx);
+        self.note(&table);
         Ok((Entry { pending: self, id }, rx))
+    }
+
+    /// True while at least one request waits for the host's answer.
+    pub(crate) fn any_waiting(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// Keeps `any` in step with the table; called with the lock held.
+    fn note(&self, table: &Table) {
+        self.any.store(!table.waiting.is_empty(), Ordering::Release);
     }
 
     /// Hands the host's answer to the caller waiting for `id`; false if nobody waits
     /// (an unknown, late or duplicate id).
     pub(crate) fn complete(&self, id: i64, reply: Reply) -> bool {
-        let waiter = self.lock().waiting.remove(&id);
+        let waiter = {
+            let mut table = self.lock();
+            let waiter = table.waiting.remove(&id);
+            self.note(&table);
+            waiter
+        };
         match waiter {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
@@ -83,7 +104,9 @@ impl Pending {
         let waiting = {
             let mut table = self.lock();
             table.closed = true;
-            std::mem::take(&mut table.waiting)
+            let waiting = std::mem::take(&mut table.waiting);
+            self.note(&table);
+            waiting
         };
         drop(waiting);
     }
