@@ -1,9 +1,10 @@
-//! `authbridge-storm`: the refresh-storm benchmark. N concurrent
-//! turns against the mock provider (a fixed stream: 10 deltas, 1 ms apart), once with a
-//! valid token and once with a token the provider rejects, so every turn gets a 401 and
-//! the host is asked for new tokens. Reports the wall time from the first `turn/start`
-//! to the last `turn/completed` for both, their ratio, and how many refresh requests the
-//! host received (the design says exactly one).
+//! `authbridge-storm`: the refresh-storm benchmark. N concurrent turns against the mock
+//! provider (a fixed stream: 10 deltas, 1 ms apart), once with a valid token and once
+//! with a token the provider rejects, so every turn needs the host's new tokens. Reports the wall time from the first `turn/start`
+//! to the last `turn/completed` for both, their ratio, how many refresh requests the
+//! host received (the design says exactly one), how many 401 answers the provider gave
+//! (turns that start while the refresh runs wait for it instead of sending the refused
+//! token, so far fewer than one per turn), and the CPU time of server and bench.
 //!
 //! Rounds alternate (plain, storm, plain, storm, ...) in one process run; the medians are
 //! compared. A lean client reads the server's output directly, so the host side costs the
@@ -66,7 +67,12 @@ struct Round {
     wall: Duration,
     /// The server's peak RSS (VmHWM) in KiB, read just before it was told to exit.
     peak_rss_kib: Option<u64>,
+    /// CPU time (user + system) the server and this process (client and mock) spent
+    /// from the first `turn/start` to the last `turn/completed`.
+    cpu: (Duration, Duration),
     refreshes: usize,
+    /// 401 answers the provider gave in the round.
+    unauthorized: usize,
     completed: usize,
     failed: usize,
     first_failure: Option<String>,
@@ -267,6 +273,9 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
         batch.push(b'\n');
     }
     let finished = done.notified();
+    let pid = child.id();
+    let cpu_before = (cpu_time(pid), cpu_time(None));
+    let unauthorized_before = mock.unauthorized_count();
     let start = Instant::now();
     stdin.lock().await.write_all(&batch).await?;
     if tokio::time::timeout(Duration::from_secs(120), finished)
@@ -285,7 +294,11 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
             c.refreshes,
         )
     };
-    let pid = child.id();
+    let unauthorized = mock.unauthorized_count() - unauthorized_before;
+    let cpu = (
+        cpu_time(pid).saturating_sub(cpu_before.0),
+        cpu_time(None).saturating_sub(cpu_before.1),
+    );
     let peak_rss_kib = pid.and_then(|pid| status_kib(pid, "VmHWM:"));
     let soak = if storm && n == 0 && args.soak_cycles > 0 {
         Some(
@@ -317,8 +330,10 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
     Ok(Round {
         soak,
         peak_rss_kib,
+        cpu,
         wall: last_completed.unwrap_or(start) - start,
         refreshes,
+        unauthorized,
         completed,
         failed,
         first_failure,
@@ -342,6 +357,27 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// User + system CPU time of `pid` (this process when `None`), from `/proc/<pid>/stat`.
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_string(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // Linux reports them in USER_HZ, which is 100 on every architecture it supports.
+    Duration::from_millis(ticks * 10)
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -439,6 +475,8 @@ async fn main() -> Result<()> {
     .await?;
     let (mut plain, mut storm) = (Vec::new(), Vec::new());
     let mut refreshes = Vec::new();
+    let mut unauthorized = Vec::new();
+    let (mut plain_cpu, mut storm_cpu) = (Vec::new(), Vec::new());
     let mut peak_rss_kib = 0;
     let mut soak_result = None;
     for n in 0..args.rounds.max(1) {
@@ -459,13 +497,25 @@ async fn main() -> Result<()> {
             }
             if is_storm {
                 refreshes.push(r.refreshes);
+                unauthorized.push(r.unauthorized);
                 storm.push(r.wall);
+                storm_cpu.push(r.cpu);
             } else {
                 plain.push(r.wall);
+                plain_cpu.push(r.cpu);
             }
         }
     }
     let (p, s) = (median(plain), median(storm));
+    let cpu_ms = |v: &[(Duration, Duration)], server: bool| {
+        median(v.iter().map(|c| if server { c.0 } else { c.1 }).collect()).as_secs_f64() * 1e3
+    };
+    let cpu = [
+        cpu_ms(&plain_cpu, true),
+        cpu_ms(&plain_cpu, false),
+        cpu_ms(&storm_cpu, true),
+        cpu_ms(&storm_cpu, false),
+    ];
     let ratio = s.as_secs_f64() / p.as_secs_f64().max(1e-9);
     let soak_json = soak_result.as_ref().map(|k| {
         json!({"cycles": k.cycles, "refreshes": k.refreshes,
@@ -473,16 +523,22 @@ async fn main() -> Result<()> {
     });
     if args.json {
         let out = json!({"turns": args.turns, "rounds": args.rounds, "plain_ms": p.as_secs_f64() * 1e3,
-            "storm_ms": s.as_secs_f64() * 1e3, "ratio": ratio, "refreshes_per_storm": refreshes,
-            "peak_rss_kib": peak_rss_kib, "soak": soak_json});
+            "storm_ms": s.as_secs_f64() * 1e3, "ratio": ratio, "refreshes_per_storm": refreshes, "unauthorized_per_storm": unauthorized,
+            "peak_rss_kib": peak_rss_kib, "soak": soak_json,
+            "cpu_ms": {"plain": {"server": cpu[0], "client_and_mock": cpu[1]},
+                       "storm": {"server": cpu[2], "client_and_mock": cpu[3]}}});
         let mut stdout = tokio::io::stdout();
         stdout.write_all(format!("{out}\n").as_bytes()).await?;
     } else {
         let mut text = format!(
-            "{} concurrent turns, {} deltas {} ms apart, median of {} rounds\n  no 401:   {:>8.1} ms\n  all 401:  {:>8.1} ms  (host refresh requests per storm: {:?})\n  ratio:    {:>8.2}\n  server peak RSS with {} turns streaming: {} KiB\n",
+            "{} concurrent turns, {} deltas {} ms apart, median of {} rounds\n  no 401:   {:>8.1} ms\n  all 401:  {:>8.1} ms  (host refresh requests per storm: {:?}; 401 answers: {:?})\n  ratio:    {:>8.2}\n  server peak RSS with {} turns streaming: {} KiB\n",
             args.turns, args.deltas, args.delta_delay_ms, args.rounds,
-            p.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3, refreshes, ratio, args.turns, peak_rss_kib
+            p.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3, refreshes, unauthorized, ratio, args.turns, peak_rss_kib
         );
+        text.push_str(&format!(
+            "  CPU ms, server / client and mock: no 401 {:.0} / {:.0}, all 401 {:.0} / {:.0}\n",
+            cpu[0], cpu[1], cpu[2], cpu[3]
+        ));
         if let Some(k) = &soak_result {
             text.push_str(&format!(
                 "  {} refresh cycles ({} host refreshes): RSS {} -> {} KiB, open fds {} -> {}\n",
