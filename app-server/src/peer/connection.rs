@@ -23,11 +23,12 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::{Frame, FrameReader};
-use super::handle::{Body, PeerHandle, Shared};
 use super::incoming::{classify, Incoming};
+use super::outgoing::{Body, Slot};
 use super::pending::Reply;
-use super::task::{run_request, Slot};
-use super::{writer, DispatchKind, PeerConfig, Service};
+use super::shared::Shared;
+use super::task::run_request;
+use super::{writer, DispatchKind, PeerConfig, PeerHandle, Service};
 
 /// Room in the writer's queue beyond one reserved slot per request in flight.
 const QUEUE_SPARE: usize = 256;

@@ -5,7 +5,7 @@ use authbridge_protocol::jsonrpc::codes;
 use authbridge_protocol::{ErrorObject, Message, RequestId};
 
 use super::framing::Frame;
-use super::handle::Shared;
+use super::shared::Shared;
 
 /// A message read, or why a frame is not one (the error to answer with).
 pub(crate) enum Incoming {

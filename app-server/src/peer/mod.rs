@@ -11,7 +11,14 @@
 //! - `incoming`: what one frame is — a message, or the error to answer it with.
 //! - `task`: one request's task — handler, response, what follows the response.
 //! - `pending`: the table of server→host requests waiting for their answer.
-//! - `handle`: [`PeerHandle`] and [`RequestContext`], what handlers use to talk back.
+//! - `outgoing`: what the writer's queue holds, and what it counts against the output
+//!   budget.
+//! - `shared`: the state of the connection that the reader, the writer and every handle
+//!   share (output queue and budget, dialect, framing, opt-outs, cancellation).
+//! - `handle`: [`PeerHandle`], what handlers and background tasks use to talk to the
+//!   host (server→host requests, notifications).
+//! - `context`: [`RequestContext`], what one request's handler gets: its id, the
+//!   connection, what to send after its response.
 //!
 //! A [`Service`] supplies the methods; the peer knows none of them except `initialize`,
 //! which gates everything else.
@@ -25,14 +32,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 mod connection;
+mod context;
 pub(crate) mod framing;
 mod handle;
 mod incoming;
+mod outgoing;
 mod pending;
+mod shared;
 mod task;
 mod writer;
 
-pub use handle::{InFlight, PeerHandle, PeerRequestError, RequestContext};
+pub use context::{InFlight, RequestContext};
+pub use handle::{PeerHandle, PeerRequestError};
 
 /// Limits of one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]

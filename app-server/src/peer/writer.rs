@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::framing::encode;
-use super::handle::{Body, Outgoing, Shared};
+use super::outgoing::{Body, Outgoing};
+use super::shared::Shared;
 
 /// Stop adding to a batch past this many bytes.
 const BATCH_BYTES: usize = 64 * 1024;
