@@ -3,11 +3,13 @@
 //! # Layout
 //! - [`framing`](self::framing): detects the host's framing (lines or `Content-Length`
 //!   headers), cuts frames out of the input without ever holding an oversized message,
-//!   and encodes outgoing messages in the same framing. Knows no JSON-RPC.
+//!   and wraps outgoing bytes in frames of the same framing. Bytes in, bytes out: knows
+//!   no JSON-RPC.
 //! - `connection`: the reader loop — lifecycle gating, dispatch in arrival order
 //!   (barriers, concurrent requests up to a limit, notifications in order), routing of the
 //!   host's responses, and the shutdown after end of input. Knows no bytes.
-//! - `writer`: the one task that owns the output; drains a bounded queue into one buffer.
+//! - `writer`: the one task that owns the output; serialises the queued messages into
+//!   one buffer, framed.
 //! - `incoming`: what one frame is — a message, or the error to answer it with.
 //! - `task`: one request's task — handler, response, what follows the response.
 //! - `pending`: the table of server→host requests waiting for their answer.
