@@ -1,7 +1,8 @@
-//! One connection's reader loop (docs/protocol.md §1.2, §2): lifecycle gating, dispatch in
-//! arrival order — barriers and host notifications awaited before the next message,
-//! concurrent requests up to the limit — routing of the host's responses as soon as they
-//! are read, and the shutdown after end of input. Knows no bytes (see `framing`).
+//! One connection's reader loop (docs/protocol.md §1.2, §2): dispatch in arrival order
+//! through the lifecycle gate (see `lifecycle`) — barriers and host notifications awaited
+//! before the next message, concurrent requests up to the limit — the host's responses
+//! routed as soon as they are read, and the shutdown after end of input. Knows no bytes
+//! (see `framing`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -10,11 +11,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authbridge_protocol::handshake::Initialize;
 use authbridge_protocol::jsonrpc::{codes, quoted};
-use authbridge_protocol::{
-    ErrorObject, Message, Notification, Request, RequestId, RequestMethod, Response,
-};
+use authbridge_protocol::{ErrorObject, Message, Notification, Request, RequestId, Response};
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -24,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::framing::{Frame, FrameReader};
 use super::incoming::{classify, Incoming};
+use super::lifecycle::{Gate, Lifecycle};
 use super::outgoing::{Body, Slot};
 use super::pending::Reply;
 use super::shared::Shared;
@@ -42,17 +41,6 @@ const YIELD_EVERY: usize = 8;
 const PERMIT_RETRIES: usize = 4;
 /// How long the final flush may take after shutdown.
 const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
-
-/// Where the connection is in the handshake (docs/protocol.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lifecycle {
-    /// Only `initialize` is accepted.
-    Uninitialized,
-    /// `initialize` succeeded.
-    Ready,
-    /// The input is over and everything read has been dispatched.
-    Closing,
-}
 
 /// A barrier request or a host notification that runs before the next message.
 struct Blocking {
@@ -262,7 +250,6 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 None => break,
             }
         }
-        self.lifecycle = Lifecycle::Closing;
         let _all_done = self.permits.acquire_many(self.max_in_flight).await;
     }
 
@@ -339,7 +326,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     }
 
     fn notification(&mut self, note: Notification) {
-        if self.lifecycle != Lifecycle::Ready {
+        if !self.lifecycle.handles_notifications() {
             tracing::debug!(method = %quoted(&note.method), "ignored a notification before initialize");
             return;
         }
@@ -362,21 +349,10 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     }
 
     async fn request(&mut self, request: Request, slot: Slot) {
-        let initialize = request.method == Initialize::NAME;
-        match (self.lifecycle, initialize) {
-            (Lifecycle::Uninitialized, false) => {
-                let error = ErrorObject::invalid_request("Not initialized");
-                self.answer(slot, Response::error(Some(request.id), error));
-            }
-            (Lifecycle::Ready, true) => {
-                let error = ErrorObject::invalid_request("Already initialized");
-                self.answer(slot, Response::error(Some(request.id), error));
-            }
-            (Lifecycle::Closing, _) => {
-                tracing::debug!(method = %quoted(&request.method), "ignored a request after shutdown");
-            }
-            (Lifecycle::Uninitialized, true) => self.start_barrier(request, slot, true),
-            (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {
+        match self.lifecycle.gate(&request.method) {
+            Gate::Refuse(error) => self.answer(slot, Response::error(Some(request.id), error)),
+            Gate::Initialize => self.start_barrier(request, slot, true),
+            Gate::Serve => match self.service.dispatch_kind(&request.method) {
                 DispatchKind::Barrier => self.start_barrier(request, slot, false),
                 DispatchKind::Concurrent => self.start_concurrent(request, slot).await,
             },

@@ -5,9 +5,11 @@
 //!   headers), cuts frames out of the input without ever holding an oversized message,
 //!   and wraps outgoing bytes in frames of the same framing. Bytes in, bytes out: knows
 //!   no JSON-RPC.
-//! - `connection`: the reader loop — lifecycle gating, dispatch in arrival order
-//!   (barriers, concurrent requests up to a limit, notifications in order), routing of the
-//!   host's responses, and the shutdown after end of input. Knows no bytes.
+//! - `connection`: the reader loop — dispatch in arrival order (barriers, concurrent
+//!   requests up to a limit, notifications in order), routing of the host's responses,
+//!   and the shutdown after end of input. Knows no bytes.
+//! - `lifecycle`: where the handshake is, and the gate every message passes before
+//!   dispatch; why there is no closing state.
 //! - `writer`: the one task that owns the output; serialises the queued messages into
 //!   one buffer, framed.
 //! - `incoming`: what one frame is — a message, or the error to answer it with.
@@ -38,6 +40,7 @@ mod context;
 pub(crate) mod framing;
 mod handle;
 mod incoming;
+mod lifecycle;
 mod outgoing;
 mod pending;
 mod shared;
