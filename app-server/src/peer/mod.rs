@@ -10,15 +10,17 @@
 //!   and the shutdown after end of input. Knows no bytes.
 //! - `lifecycle`: where the handshake is, and the gate every message passes before
 //!   dispatch; why there is no closing state.
+//! - `incoming`: what one frame is — a message, or the error to answer it with — and the
+//!   messages held while dispatch waits.
+//! - `task`: one request's task — handler, response, what follows the response.
 //! - `writer`: the one task that owns the output; serialises the queued messages into
 //!   one buffer, framed.
-//! - `incoming`: what one frame is — a message, or the error to answer it with.
-//! - `task`: one request's task — handler, response, what follows the response.
-//! - `pending`: the table of server→host requests waiting for their answer.
 //! - `outgoing`: what the writer's queue holds, and what it counts against the output
 //!   budget.
 //! - `shared`: the state of the connection that the reader, the writer and every handle
 //!   share (output queue and budget, dialect, framing, opt-outs, cancellation).
+//! - `pending`: the table of server→host requests waiting for their answer, and the
+//!   routing of the host's responses to them.
 //! - `handle`: [`PeerHandle`], what handlers and background tasks use to talk to the
 //!   host (server→host requests, notifications).
 //! - `context`: [`RequestContext`], what one request's handler gets: its id, the
