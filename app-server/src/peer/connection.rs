@@ -1,20 +1,17 @@
-//! One connection's reader loop (docs/protocol.md §1.2, §2): lifecycle gating, dispatch in
-//! arrival order — barriers and host notifications awaited before the next message,
-//! concurrent requests up to the limit — routing of the host's responses as soon as they
-//! are read, and the shutdown after end of input. Knows no bytes (see `framing`).
+//! One connection's reader loop (docs/protocol.md §1.2, §2): dispatch in arrival order
+//! through the lifecycle gate (see `lifecycle`) — barriers and host notifications awaited
+//! before the next message, concurrent requests up to the limit — the host's responses
+//! routed as soon as they are read, and the shutdown after end of input. Knows no bytes
+//! (see `framing`).
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authbridge_protocol::handshake::Initialize;
 use authbridge_protocol::jsonrpc::{codes, quoted};
-use authbridge_protocol::{
-    ErrorObject, Message, Notification, Request, RequestId, RequestMethod, Response,
-};
+use authbridge_protocol::{ErrorObject, Message, Notification, Request, Response};
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -23,39 +20,21 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::framing::{Frame, FrameReader};
-use super::handle::{Body, PeerHandle, Shared};
-use super::incoming::{classify, Incoming};
-use super::pending::Reply;
-use super::task::{run_request, Slot};
-use super::{writer, DispatchKind, PeerConfig, Service};
+use super::incoming::{classify, Held, Incoming};
+use super::lifecycle::{Gate, Lifecycle};
+use super::outgoing::{Body, Slot};
+use super::shared::Shared;
+use super::task::run_request;
+use super::{writer, DispatchKind, PeerConfig, PeerHandle, Service};
 
 /// Room in the writer's queue beyond one reserved slot per request in flight.
 const QUEUE_SPARE: usize = 256;
-/// Messages read ahead (to find the host's responses) while a barrier runs or the
-/// output is full, in number and in bytes (at least one message is held).
-const HOLD_LIMIT: usize = 64;
-const HOLD_BYTES: usize = 1024 * 1024;
-/// Messages read ahead while the server waits for an answer from the host (bytes: at
-/// most `HOLD_BYTES`). The answer may sit behind many requests a host pipelined; a
-/// refresh that every waiting turn needs must not wait for them all to be dispatched.
-const LOOK_AHEAD_LIMIT: usize = 4096;
 /// After this many messages in a row the reader lets the writer run.
 const YIELD_EVERY: usize = 8;
 /// How many times the reader lets other tasks run before answering -32001.
 const PERMIT_RETRIES: usize = 4;
 /// How long the final flush may take after shutdown.
 const FLUSH_DEADLINE: Duration = Duration::from_millis(500);
-
-/// Where the connection is in the handshake (docs/protocol.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Lifecycle {
-    /// Only `initialize` is accepted.
-    Uninitialized,
-    /// `initialize` succeeded.
-    Ready,
-    /// The input is over and everything read has been dispatched.
-    Closing,
-}
 
 /// A barrier request or a host notification that runs before the next message.
 struct Blocking {
@@ -81,9 +60,8 @@ struct Connection<R> {
     max_in_flight: u32,
     max_message_bytes: usize,
     blocking: Option<Blocking>,
-    held: VecDeque<Incoming>,
-    /// Roughly the bytes of the held messages.
-    held_bytes: usize,
+    /// Messages read while dispatch waits (a barrier runs, or the output is full).
+    held: Held,
     /// A place in the output queue reserved while waiting for one.
     slot: Option<Slot>,
     /// The next message to dispatch waits for room in the output queue.
@@ -125,8 +103,7 @@ where
         max_in_flight,
         max_message_bytes: config.max_message_bytes,
         blocking: None,
-        held: VecDeque::new(),
-        held_bytes: 0,
+        held: Held::default(),
         slot: None,
         needs_slot: false,
         since_yield: 0,
@@ -167,24 +144,9 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         self.blocking.is_none() && !self.needs_slot && !self.shared.over_budget()
     }
 
-    fn hold(&mut self, incoming: Incoming, front: bool) {
-        self.held_bytes += incoming_estimate(&incoming);
-        if front {
-            self.held.push_front(incoming);
-        } else {
-            self.held.push_back(incoming);
-        }
-    }
-
-    fn take_held(&mut self) -> Option<Incoming> {
-        let incoming = self.held.pop_front()?;
-        self.held_bytes -= incoming_estimate(&incoming);
-        Some(incoming)
-    }
-
     /// Reads and dispatches until end of input, a read error, or the output failing.
     /// While a barrier runs or the output is full, it keeps reading (up to
-    /// `HOLD_LIMIT` messages ahead) only to route the host's responses.
+    /// what `Held` has room for) only to route the host's responses.
     async fn read_until_closed(&mut self) -> io::Result<()> {
         loop {
             if self.shutdown.is_cancelled() {
@@ -198,13 +160,13 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 self.look_ahead();
             }
             if self.can_dispatch() {
-                if let Some(incoming) = self.take_held() {
+                if let Some(incoming) = self.held.pop_front() {
                     self.dispatch(incoming).await;
                     self.maybe_yield().await;
                     continue;
                 }
             }
-            let can_read = self.held.len() < HOLD_LIMIT && self.held_bytes < HOLD_BYTES;
+            let can_read = self.held.has_room();
             if can_read {
                 if let Some(incoming) = self.next_incoming() {
                     self.accept(incoming).await;
@@ -257,10 +219,11 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     }
 
     /// While a server→host request waits, reads ahead of dispatch: responses are routed at
-    /// once, everything else is held in arrival order (up to [`LOOK_AHEAD_LIMIT`] messages
-    /// and [`HOLD_BYTES`]). Reads only what the input has ready now; never waits.
+    /// once, everything else is held in arrival order (as far as
+    /// [`Held::has_look_ahead_room`] allows). Reads only what the input has ready now;
+    /// never waits.
     fn look_ahead(&mut self) {
-        while self.held.len() < LOOK_AHEAD_LIMIT && self.held_bytes < HOLD_BYTES {
+        while self.held.has_look_ahead_room() {
             let Some(incoming) = self.next_incoming() else {
                 match self.frames.fill().now_or_never() {
                     Some(Ok(true)) => continue,
@@ -271,9 +234,11 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 return;
             };
             match incoming {
-                Incoming::Message(Message::Response(response)) => self.route(response),
-                Incoming::BadResponse(id, why) => self.fail_pending(id, why),
-                other => self.hold(other, false),
+                Incoming::Message(Message::Response(response)) => {
+                    self.shared.pending.route(response)
+                }
+                Incoming::BadResponse(id, why) => self.shared.pending.fail(id, why),
+                other => self.held.push_back(other),
             }
         }
     }
@@ -293,7 +258,7 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                     None => break,
                 }
             }
-            let next = match self.take_held() {
+            let next = match self.held.pop_front() {
                 Some(incoming) => Some(incoming),
                 None => self.next_incoming(),
             };
@@ -302,7 +267,6 @@ impl<R: AsyncRead + Unpin> Connection<R> {
                 None => break,
             }
         }
-        self.lifecycle = Lifecycle::Closing;
         let _all_done = self.permits.acquire_many(self.max_in_flight).await;
     }
 
@@ -326,23 +290,25 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     /// Responses are routed at once; anything else waits its turn.
     async fn accept(&mut self, incoming: Incoming) {
         match incoming {
-            Incoming::Message(Message::Response(response)) => self.route(response),
-            Incoming::BadResponse(id, why) => self.fail_pending(id, why),
-            other if !self.can_dispatch() => self.hold(other, false),
+            Incoming::Message(Message::Response(response)) => self.shared.pending.route(response),
+            Incoming::BadResponse(id, why) => self.shared.pending.fail(id, why),
+            other if !self.can_dispatch() => self.held.push_back(other),
             other => self.dispatch(other).await,
         }
     }
 
     async fn dispatch(&mut self, incoming: Incoming) {
         let incoming = match incoming {
-            Incoming::Message(Message::Response(response)) => return self.route(response),
+            Incoming::Message(Message::Response(response)) => {
+                return self.shared.pending.route(response)
+            }
             Incoming::Message(Message::Notification(note)) => return self.notification(note),
-            Incoming::BadResponse(id, why) => return self.fail_pending(id, why),
+            Incoming::BadResponse(id, why) => return self.shared.pending.fail(id, why),
             answered => answered,
         };
         // What is left gets an answer: it needs a place in the output queue first.
         let Some(slot) = self.slot.take().or_else(|| self.shared.try_reserve()) else {
-            self.hold(incoming, true);
+            self.held.push_front(incoming);
             self.needs_slot = true;
             return;
         };
@@ -353,33 +319,8 @@ impl<R: AsyncRead + Unpin> Connection<R> {
         }
     }
 
-    fn route(&self, response: Response) {
-        let reply = match response.result {
-            Ok(result) => Reply::Result(result),
-            Err(error) => Reply::Error(error),
-        };
-        self.complete(response.id, reply);
-    }
-
-    /// A malformed response is never answered (docs/protocol.md §1.2): the pending
-    /// request it names, if any, fails at once.
-    fn fail_pending(&self, id: Option<RequestId>, why: String) {
-        tracing::debug!(id = ?id.as_ref().map(ToString::to_string), %why, "the host sent an invalid response");
-        self.complete(id, Reply::Invalid(why));
-    }
-
-    fn complete(&self, id: Option<RequestId>, reply: Reply) {
-        let routed = match &id {
-            Some(RequestId::Integer(id)) => self.shared.pending.complete(*id, reply),
-            _ => false,
-        };
-        if !routed {
-            tracing::debug!(id = ?id.as_ref().map(ToString::to_string), "ignored a response that matches no pending request");
-        }
-    }
-
     fn notification(&mut self, note: Notification) {
-        if self.lifecycle != Lifecycle::Ready {
+        if !self.lifecycle.handles_notifications() {
             tracing::debug!(method = %quoted(&note.method), "ignored a notification before initialize");
             return;
         }
@@ -402,21 +343,10 @@ impl<R: AsyncRead + Unpin> Connection<R> {
     }
 
     async fn request(&mut self, request: Request, slot: Slot) {
-        let initialize = request.method == Initialize::NAME;
-        match (self.lifecycle, initialize) {
-            (Lifecycle::Uninitialized, false) => {
-                let error = ErrorObject::invalid_request("Not initialized");
-                self.answer(slot, Response::error(Some(request.id), error));
-            }
-            (Lifecycle::Ready, true) => {
-                let error = ErrorObject::invalid_request("Already initialized");
-                self.answer(slot, Response::error(Some(request.id), error));
-            }
-            (Lifecycle::Closing, _) => {
-                tracing::debug!(method = %quoted(&request.method), "ignored a request after shutdown");
-            }
-            (Lifecycle::Uninitialized, true) => self.start_barrier(request, slot, true),
-            (Lifecycle::Ready, false) => match self.service.dispatch_kind(&request.method) {
+        match self.lifecycle.gate(&request.method) {
+            Gate::Refuse(error) => self.answer(slot, Response::error(Some(request.id), error)),
+            Gate::Initialize => self.start_barrier(request, slot, true),
+            Gate::Serve => match self.service.dispatch_kind(&request.method) {
                 DispatchKind::Barrier => self.start_barrier(request, slot, false),
                 DispatchKind::Concurrent => self.start_concurrent(request, slot).await,
             },
@@ -475,25 +405,5 @@ impl<R: AsyncRead + Unpin> Connection<R> {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "a barrier task failed"),
         }
-    }
-}
-
-/// Roughly the bytes a held message keeps in memory.
-fn incoming_estimate(incoming: &Incoming) -> usize {
-    fn id(id: &RequestId) -> usize {
-        match id {
-            RequestId::Integer(_) => 8,
-            RequestId::String(s) => s.len(),
-        }
-    }
-    fn raw(value: &Option<Box<serde_json::value::RawValue>>) -> usize {
-        value.as_ref().map_or(0, |v| v.get().len())
-    }
-    64 + match incoming {
-        Incoming::Message(Message::Request(r)) => id(&r.id) + r.method.len() + raw(&r.params),
-        Incoming::Message(Message::Notification(n)) => n.method.len() + raw(&n.params),
-        Incoming::Message(Message::Response(_)) => 0,
-        Incoming::Reject(i, e) => i.as_ref().map_or(0, id) + e.message.len(),
-        Incoming::BadResponse(i, why) => i.as_ref().map_or(0, id) + why.len(),
     }
 }

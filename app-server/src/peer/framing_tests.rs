@@ -1,12 +1,12 @@
-//! The frame reader on its own: detection, both framings, oversized and malformed input,
-//! with input arriving in every possible split.
+//! The framing on its own: the frame reader (detection, both framings, oversized and
+//! malformed input, with input arriving in every possible split) and the encoder.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::framing::{Frame, FrameReader, Framing};
+use super::framing::{encode, encode_with, Frame, FrameReader, Framing};
 
 /// Hands out its bytes at most `step` at a time.
 struct Trickle {
@@ -319,4 +319,49 @@ async fn a_header_block_without_end_is_cut_off_and_skipped_to_the_next_content_l
 async fn a_truncated_body_at_end_of_input_yields_nothing() {
     let got = frames_in_every_split(b"Content-Length: 10\r\n\r\n{}", 100).await;
     assert_eq!(got, (Some(Framing::ContentLength), vec![]));
+}
+
+#[test]
+fn encode_wraps_the_bytes_of_a_message_in_either_framing() {
+    let mut out = b"before".to_vec();
+    encode(&mut out, Framing::Lines, b"{\"a\":1}");
+    encode(&mut out, Framing::ContentLength, "[\"é\"]".as_bytes());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "before{\"a\":1}\nContent-Length: 6\r\n\r\n[\"é\"]"
+    );
+}
+
+#[test]
+fn encode_with_writes_the_same_bytes_as_encode_whatever_its_scratch_held() {
+    for framing in [Framing::Lines, Framing::ContentLength] {
+        let mut expected = b"before".to_vec();
+        encode(&mut expected, framing, b"{\"a\":1}");
+        encode(&mut expected, framing, b"{\"bb\":22}");
+        let (mut out, mut scratch) = (b"before".to_vec(), b"stale".to_vec());
+        encode_with(&mut out, &mut scratch, framing, |body| {
+            body.extend_from_slice(b"{\"a\":1}")
+        });
+        encode_with(&mut out, &mut scratch, framing, |body| {
+            body.extend_from_slice(b"{\"bb\":22}")
+        });
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected).unwrap(),
+            "{framing:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_reader_cuts_out_exactly_the_bodies_that_encode_framed() {
+    let bodies = ["{\"a\":1}", "[\"é\"]", "{}"];
+    for framing in [Framing::Lines, Framing::ContentLength] {
+        let mut input = Vec::new();
+        for body in bodies {
+            encode(&mut input, framing, body.as_bytes());
+        }
+        let got = frames_in_every_split(&input, 100).await;
+        assert_eq!(got, (Some(framing), Vec::from(bodies.map(message))));
+    }
 }

@@ -1,10 +1,9 @@
-//! What handlers use to talk to the host: the cloneable [`PeerHandle`] (server→host
-//! requests, notifications, the connection's cancellation) and the per-request
-//! [`RequestContext`]. Also the state they share with the reader and the writer.
+//! [`PeerHandle`], the cloneable handle on the connection that handlers and background
+//! tasks keep: server→host requests (each with a deadline, failing with a typed
+//! [`PeerRequestError`]), notifications, the host's opt-outs and the connection's
+//! cancellation.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use authbridge_protocol::jsonrpc::{serde_message, serde_message_without_value, to_raw};
@@ -13,11 +12,11 @@ use authbridge_protocol::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-use super::framing::Framing;
-use super::pending::{Pending, Reply};
+use super::outgoing::Body;
+use super::pending::Reply;
+use super::shared::Shared;
 
 /// Why a server→host request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -39,212 +38,6 @@ pub enum PeerRequestError {
     /// without `message`, both `result` and `error`, …); the text says what is wrong.
     #[error("invalid response from host: {0}")]
     InvalidResponse(String),
-}
-
-/// Messages the writer writes together, in this order.
-pub(crate) enum Body {
-    One(Message),
-    Many(Vec<Message>),
-}
-
-/// One item of the writer's queue.
-pub(crate) struct Outgoing {
-    /// Whether to add `"jsonrpc":"2.0"` (decided when queued).
-    pub(crate) jsonrpc: bool,
-    pub(crate) body: Body,
-    /// What this item counts against the output budget until the writer encodes it
-    /// (then its exact size counts, until it is written).
-    pub(crate) cost: usize,
-}
-
-/// Roughly the bytes `body` takes on the wire: every string and raw value it carries,
-/// plus the envelope. The writer corrects it with the exact size when it encodes.
-fn wire_estimate(body: &Body) -> usize {
-    match body {
-        Body::One(message) => message_estimate(message),
-        Body::Many(messages) => messages.iter().map(message_estimate).sum(),
-    }
-}
-
-fn message_estimate(message: &Message) -> usize {
-    const ENVELOPE: usize = 48;
-    fn id(id: &RequestId) -> usize {
-        match id {
-            RequestId::Integer(_) => 20,
-            RequestId::String(s) => s.len() + 2,
-        }
-    }
-    fn raw(value: &Option<Box<RawValue>>) -> usize {
-        value.as_ref().map_or(0, |v| v.get().len())
-    }
-    ENVELOPE
-        + match message {
-            Message::Request(r) => id(&r.id) + r.method.len() + raw(&r.params),
-            Message::Notification(n) => n.method.len() + raw(&n.params),
-            Message::Response(r) => {
-                r.id.as_ref().map_or(4, id)
-                    + match &r.result {
-                        Ok(value) => value.get().len(),
-                        Err(e) => e.message.len() + e.data.as_ref().map_or(0, |_| 64),
-                    }
-            }
-        }
-}
-
-const DIALECT_UNDECIDED: u8 = 0;
-const DIALECT_PLAIN: u8 = 1;
-const DIALECT_JSONRPC: u8 = 2;
-
-/// State shared by the reader, the writer and every handle of one connection.
-pub(crate) struct Shared {
-    tx: mpsc::Sender<Outgoing>,
-    pub(crate) pending: Pending,
-    next_id: AtomicI64,
-    dialect: AtomicU8,
-    framing: AtomicU8,
-    has_opt_outs: AtomicBool,
-    opt_outs: RwLock<HashSet<String>>,
-    pub(crate) cancel: CancellationToken,
-    /// Bytes queued or being written and not yet taken by the host.
-    unsent: AtomicUsize,
-    /// `max_unsent_output_bytes`.
-    budget: usize,
-    /// Woken when `unsent` drops below the budget.
-    room: Notify,
-}
-
-impl Shared {
-    pub(crate) fn new(tx: mpsc::Sender<Outgoing>, max_unsent_output_bytes: usize) -> Self {
-        Shared {
-            unsent: AtomicUsize::new(0),
-            budget: max_unsent_output_bytes.max(1),
-            room: Notify::new(),
-            tx,
-            pending: Pending::default(),
-            next_id: AtomicI64::new(0),
-            dialect: AtomicU8::new(DIALECT_UNDECIDED),
-            framing: AtomicU8::new(Framing::Lines as u8),
-            has_opt_outs: AtomicBool::new(false),
-            opt_outs: RwLock::new(HashSet::new()),
-            cancel: CancellationToken::new(),
-        }
-    }
-
-    /// Records whether the first message that is a JSON object carried `jsonrpc`;
-    /// later calls change nothing.
-    pub(crate) fn decide_dialect(&self, has_jsonrpc: bool) {
-        let value = if has_jsonrpc {
-            DIALECT_JSONRPC
-        } else {
-            DIALECT_PLAIN
-        };
-        let _ = self.dialect.compare_exchange(
-            DIALECT_UNDECIDED,
-            value,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-
-    fn jsonrpc(&self) -> bool {
-        self.dialect.load(Ordering::Relaxed) == DIALECT_JSONRPC
-    }
-
-    pub(crate) fn set_framing(&self, framing: Framing) {
-        self.framing.store(framing as u8, Ordering::Relaxed);
-    }
-
-    pub(crate) fn framing(&self) -> Framing {
-        Framing::from_u8(self.framing.load(Ordering::Relaxed))
-    }
-
-    /// Wraps messages for the writer, with the dialect decided so far, and counts them
-    /// against the output budget.
-    pub(crate) fn outgoing(&self, body: Body) -> Outgoing {
-        let cost = wire_estimate(&body);
-        self.add_unsent(cost);
-        Outgoing {
-            jsonrpc: self.jsonrpc(),
-            body,
-            cost,
-        }
-    }
-
-    /// Queues messages for the writer, waiting for space in the queue and in the output
-    /// budget; false once the writer is gone.
-    pub(crate) async fn send(&self, body: Body) -> bool {
-        self.output_room().await;
-        self.tx.send(self.outgoing(body)).await.is_ok()
-    }
-
-    /// Whether the output waiting for the host has reached `max_unsent_output_bytes`.
-    pub(crate) fn over_budget(&self) -> bool {
-        self.unsent.load(Ordering::Acquire) >= self.budget
-    }
-
-    /// Resolves once the output waiting for the host is below the budget.
-    pub(crate) async fn output_room(&self) {
-        if !self.over_budget() {
-            return; // the usual case, without touching the `Notify`
-        }
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            if !self.over_budget() {
-                return;
-            }
-            room.await;
-        }
-    }
-
-    pub(crate) fn add_unsent(&self, bytes: usize) {
-        self.unsent.fetch_add(bytes, Ordering::AcqRel);
-    }
-
-    /// `bytes` left the output (written, or recounted); wakes whoever waits for room
-    /// when that brings the output below the budget.
-    pub(crate) fn sub_unsent(&self, bytes: usize) {
-        let before = self.unsent.fetch_sub(bytes, Ordering::AcqRel);
-        if before >= self.budget && before - bytes < self.budget {
-            self.room.notify_waiters();
-        }
-    }
-
-    /// The writer encoded an item: its exact size replaces the estimate.
-    pub(crate) fn recount(&self, estimate: usize, exact: usize) {
-        if exact > estimate {
-            self.add_unsent(exact - estimate);
-        } else {
-            self.sub_unsent(estimate - exact);
-        }
-    }
-
-    /// Reserves one place in the writer's queue if there is room now.
-    pub(crate) fn try_reserve(&self) -> Option<mpsc::OwnedPermit<Outgoing>> {
-        self.tx.clone().try_reserve_owned().ok()
-    }
-
-    /// Reserves one place in the writer's queue, waiting for space; `None` once the
-    /// writer is gone.
-    pub(crate) async fn reserve(&self) -> Option<mpsc::OwnedPermit<Outgoing>> {
-        self.tx.clone().reserve_owned().await.ok()
-    }
-
-    fn opted_out(&self, method: &str) -> bool {
-        self.has_opt_outs.load(Ordering::Relaxed)
-            && self
-                .opt_outs
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .contains(method)
-    }
-
-    /// The host is gone: fail pending requests at once and cancel the connection token.
-    pub(crate) fn close(&self) {
-        self.pending.close();
-        self.cancel.cancel();
-    }
 }
 
 /// A cloneable handle on the connection, for handlers and background tasks.
@@ -284,7 +77,7 @@ impl PeerHandle {
         params: Box<RawValue>,
     ) -> Result<Box<RawValue>, PeerRequestError> {
         let shared = &*self.shared;
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = shared.next_request_id();
         let (_entry, answer) = shared
             .pending
             .register(id)
@@ -339,15 +132,7 @@ impl PeerHandle {
     /// Notifications with exactly these method names are not sent from now on
     /// (`capabilities.optOutNotificationMethods`).
     pub fn set_opt_out_notifications(&self, methods: Vec<String>) {
-        let shared = &*self.shared;
-        let mut set = shared
-            .opt_outs
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *set = methods.into_iter().collect();
-        shared
-            .has_opt_outs
-            .store(!set.is_empty(), Ordering::Relaxed);
+        self.shared.set_opt_outs(methods);
     }
 
     /// Cancelled when the connection ends (end of input, or the output failed).
@@ -367,7 +152,8 @@ impl PeerHandle {
     }
 }
 
-fn notification<N: NotificationMethod>(params: &N::Params) -> Message {
+/// The notification `N` with `params`.
+pub(crate) fn notification<N: NotificationMethod>(params: &N::Params) -> Message {
     Message::Notification(Notification {
         method: N::NAME.to_string(),
         params: Some(to_raw(params)),
@@ -387,90 +173,4 @@ fn decode_result<T: DeserializeOwned>(raw: &RawValue) -> Result<T, PeerRequestEr
             format!("{what} at `{path}`")
         })
     })
-}
-
-/// What a handler queued to happen after its response.
-#[derive(Default)]
-pub(crate) struct After {
-    pub(crate) notes: Vec<Message>,
-    pub(crate) responded: Vec<oneshot::Sender<()>>,
-    /// The request's in-flight permit, until the request ends or the handler keeps it.
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
-}
-
-/// A place among the `max_in_flight_requests` kept beyond a request's answer (a running
-/// turn). Dropping it gives the place back; the connection's shutdown waits for it
-/// (within the shutdown grace).
-#[derive(Debug)]
-pub struct InFlight {
-    _permit: OwnedSemaphorePermit,
-}
-
-/// One request being handled: its id, the connection, and what to send after the
-/// response.
-pub struct RequestContext {
-    peer: PeerHandle,
-    id: RequestId,
-    after: Arc<Mutex<After>>,
-}
-
-impl std::fmt::Debug for RequestContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestContext")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RequestContext {
-    pub(crate) fn new(peer: PeerHandle, id: RequestId, after: Arc<Mutex<After>>) -> Self {
-        RequestContext { peer, id, after }
-    }
-
-    /// The connection this request came on.
-    pub fn peer(&self) -> &PeerHandle {
-        &self.peer
-    }
-
-    /// The request's id.
-    pub fn id(&self) -> &RequestId {
-        &self.id
-    }
-
-    fn after(&self) -> std::sync::MutexGuard<'_, After> {
-        self.after
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queues a notification to be written right after this request's response (in the
-    /// order queued), unless the host opted out of its method.
-    pub fn notify_after<N: NotificationMethod>(&mut self, params: &N::Params) {
-        if self.peer.shared.opted_out(N::NAME) {
-            return;
-        }
-        let note = notification::<N>(params);
-        self.after().notes.push(note);
-    }
-
-    /// Keeps this request's place among the in-flight requests after its response, for
-    /// work that goes on (a turn): the place is given back when the returned guard is
-    /// dropped. `None` for barriers, which hold no place.
-    pub fn keep_in_flight(&mut self) -> Option<InFlight> {
-        self.after()
-            .permit
-            .take()
-            .map(|permit| InFlight { _permit: permit })
-    }
-
-    /// Resolves once this request's response (and what [`notify_after`] queued) is in
-    /// the output queue, so a notification sent after it cannot overtake it. Resolves
-    /// with an error if the request ends without a response being queued.
-    ///
-    /// [`notify_after`]: RequestContext::notify_after
-    pub fn after_response(&mut self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        self.after().responded.push(tx);
-        rx
-    }
 }

@@ -3,15 +3,28 @@
 //! # Layout
 //! - [`framing`](self::framing): detects the host's framing (lines or `Content-Length`
 //!   headers), cuts frames out of the input without ever holding an oversized message,
-//!   and encodes outgoing messages in the same framing. Knows no JSON-RPC.
-//! - `connection`: the reader loop — lifecycle gating, dispatch in arrival order
-//!   (barriers, concurrent requests up to a limit, notifications in order), routing of the
-//!   host's responses, and the shutdown after end of input. Knows no bytes.
-//! - `writer`: the one task that owns the output; drains a bounded queue into one buffer.
-//! - `incoming`: what one frame is — a message, or the error to answer it with.
+//!   and wraps outgoing bytes in frames of the same framing. Bytes in, bytes out: knows
+//!   no JSON-RPC.
+//! - `connection`: the reader loop — dispatch in arrival order (barriers, concurrent
+//!   requests up to a limit, notifications in order), routing of the host's responses,
+//!   and the shutdown after end of input. Knows no bytes.
+//! - `lifecycle`: where the handshake is, and the gate every message passes before
+//!   dispatch; why there is no closing state.
+//! - `incoming`: what one frame is — a message, or the error to answer it with — and the
+//!   messages held while dispatch waits.
 //! - `task`: one request's task — handler, response, what follows the response.
-//! - `pending`: the table of server→host requests waiting for their answer.
-//! - `handle`: [`PeerHandle`] and [`RequestContext`], what handlers use to talk back.
+//! - `writer`: the one task that owns the output; serialises the queued messages into
+//!   one buffer, framed.
+//! - `outgoing`: what the writer's queue holds, and what it counts against the output
+//!   budget.
+//! - `shared`: the state of the connection that the reader, the writer and every handle
+//!   share (output queue and budget, dialect, framing, opt-outs, cancellation).
+//! - `pending`: the table of server→host requests waiting for their answer, and the
+//!   routing of the host's responses to them.
+//! - `handle`: [`PeerHandle`], what handlers and background tasks use to talk to the
+//!   host (server→host requests, notifications).
+//! - `context`: [`RequestContext`], what one request's handler gets: its id, the
+//!   connection, what to send after its response.
 //!
 //! A [`Service`] supplies the methods; the peer knows none of them except `initialize`,
 //! which gates everything else.
@@ -25,14 +38,19 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 mod connection;
+mod context;
 pub(crate) mod framing;
 mod handle;
 mod incoming;
+mod lifecycle;
+mod outgoing;
 mod pending;
+mod shared;
 mod task;
 mod writer;
 
-pub use handle::{InFlight, PeerHandle, PeerRequestError, RequestContext};
+pub use context::{InFlight, RequestContext};
+pub use handle::{PeerHandle, PeerRequestError};
 
 /// Limits of one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]

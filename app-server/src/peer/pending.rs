@@ -1,12 +1,13 @@
-//! The table of server→host requests waiting for their answer. An entry is registered
-//! before the request is written, removed when the answer arrives, when the caller gives
-//! up (timeout or drop), or all at once when the host disconnects.
+//! The table of server→host requests waiting for their answer, and the routing of the
+//! host's responses to them. An entry is registered before the request is written,
+//! removed when the answer arrives, when the caller gives up (timeout or drop), or all at
+//! once when the host disconnects.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use authbridge_protocol::ErrorObject;
+use authbridge_protocol::{ErrorObject, RequestId, Response};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
@@ -84,18 +85,41 @@ impl Pending {
         self.any.store(!table.waiting.is_empty(), Ordering::Release);
     }
 
-    /// Hands the host's answer to the caller waiting for `id`; false if nobody waits
-    /// (an unknown, late or duplicate id).
-    pub(crate) fn complete(&self, id: i64, reply: Reply) -> bool {
-        let waiter = {
-            let mut table = self.lock();
-            let waiter = table.waiting.remove(&id);
-            self.note(&table);
-            waiter
+    /// Hands the host's response to the caller waiting for its id.
+    pub(crate) fn route(&self, response: Response) {
+        let reply = match response.result {
+            Ok(result) => Reply::Result(result),
+            Err(error) => Reply::Error(error),
         };
-        match waiter {
+        self.complete(response.id, reply);
+    }
+
+    /// A malformed response is never answered (docs/protocol.md §1.2): the pending
+    /// request it names, if any, fails at once.
+    pub(crate) fn fail(&self, id: Option<RequestId>, why: String) {
+        tracing::debug!(id = ?id.as_ref().map(ToString::to_string), %why, "the host sent an invalid response");
+        self.complete(id, Reply::Invalid(why));
+    }
+
+    /// Hands `reply` to the caller waiting for `id`; a reply nobody waits for (an
+    /// unknown, late or duplicate id, or one that is no integer, as ours all are) is
+    /// dropped.
+    fn complete(&self, id: Option<RequestId>, reply: Reply) {
+        let waiter = match &id {
+            Some(RequestId::Integer(id)) => {
+                let mut table = self.lock();
+                let waiter = table.waiting.remove(id);
+                self.note(&table);
+                waiter
+            }
+            _ => None,
+        };
+        let routed = match waiter {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
+        };
+        if !routed {
+            tracing::debug!(id = ?id.as_ref().map(ToString::to_string), "ignored a response that matches no pending request");
         }
     }
 

@@ -1,20 +1,19 @@
 //! The task of one request: run the handler (a panic answers -32603), give the in-flight
-//! permit back (unless the handler kept it, `RequestContext::keep_in_flight`), put the response and what the handler queued after it in the reserved
-//! output slot, and wake whoever waits for the response to be queued.
+//! permit back (unless the handler kept it, `RequestContext::keep_in_flight`), put the
+//! response and what the handler queued after it in the reserved output slot, and wake
+//! whoever waits for the response to be queued.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use authbridge_protocol::{ErrorObject, Message, Request, Response};
 use futures_util::FutureExt;
-use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::handle::{After, Body, Outgoing, PeerHandle, RequestContext, Shared};
-use super::Service;
-
-/// A reserved place in the writer's queue, for one answer.
-pub(crate) type Slot = OwnedPermit<Outgoing>;
+use super::context::{After, RequestContext};
+use super::outgoing::{Body, Slot};
+use super::shared::Shared;
+use super::{PeerHandle, Service};
 
 /// Runs one request's handler and puts its response, then what it queued to follow, in
 /// the reserved slot; gives the in-flight permit back as soon as the handler returns.

@@ -1,5 +1,6 @@
-//! The one task that owns the output: it drains the bounded queue into one buffer, writes
-//! the buffer whole and flushes. While the host does not read, the write waits, the queue
+//! The one task that owns the output: it drains the bounded queue into one buffer,
+//! serialising each message straight into its frame there, writes the buffer whole and
+//! flushes. While the host does not read, the write waits, the queue
 //! fills, and whoever queues waits too (backpressure; nothing is dropped).
 
 use std::io;
@@ -9,8 +10,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::framing::encode;
-use super::handle::{Body, Outgoing, Shared};
+use super::framing::encode_with;
+use super::outgoing::Outgoing;
+use super::shared::Shared;
 
 /// Stop adding to a batch past this many bytes.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -70,18 +72,15 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
     }
 }
 
-/// Encodes `item` at the end of `buf`; its exact size, which now counts against the
-/// output budget in place of its estimate.
+/// Serialises and frames `item` at the end of `buf`; its exact size, which now counts
+/// against the output budget in place of its estimate.
 fn append(buf: &mut Vec<u8>, scratch: &mut Vec<u8>, shared: &Shared, item: Outgoing) -> usize {
     let framing = shared.framing();
     let before = buf.len();
-    match &item.body {
-        Body::One(message) => encode(buf, scratch, framing, message, item.jsonrpc),
-        Body::Many(messages) => {
-            for message in messages {
-                encode(buf, scratch, framing, message, item.jsonrpc);
-            }
-        }
+    for message in item.body.messages() {
+        encode_with(buf, scratch, framing, |body| {
+            message.write_to(body, item.jsonrpc)
+        });
     }
     let exact = buf.len() - before;
     shared.recount(item.cost, exact);

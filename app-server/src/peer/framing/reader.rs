@@ -1,44 +1,17 @@
-//! Framing of the host's byte stream (docs/protocol.md §1.1): detection from the first
-//! non-whitespace bytes (`Content-Length:` headers or newline-delimited JSON), a reader
-//! that cuts frames out of one reused buffer without ever holding an oversized message,
-//! and the encoder for outgoing messages. Knows nothing of JSON-RPC methods.
+//! Cutting frames out of the host's byte stream (docs/protocol.md §1.1): [`FrameReader`]
+//! detects the framing from the first non-whitespace bytes and cuts frames out of one
+//! buffer that is reused, compacted and never holds an oversized message; a malformed
+//! `Content-Length` header block is reported and skipped up to the next header.
 
-use std::io::{self, Write};
+use std::io;
 
-use authbridge_protocol::Message;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// How messages are delimited; the server answers in the host's framing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Framing {
-    /// One JSON value per line (`\n`, or `\r\n`).
-    Lines = 0,
-    /// LSP-style `Content-Length: N` headers, a blank line, then N bytes.
-    ContentLength = 1,
-}
-
-impl Framing {
-    pub(crate) fn from_u8(value: u8) -> Framing {
-        if value == Framing::ContentLength as u8 {
-            Framing::ContentLength
-        } else {
-            Framing::Lines
-        }
-    }
-}
-
-/// One thing cut out of the input.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame<'a> {
-    /// The bytes of one message (not yet parsed).
-    Message(&'a [u8]),
-    /// A message over the size limit; it has been (or is being) skipped.
-    TooLarge,
-    /// A malformed header block, or bytes that are no header where one is expected
-    /// (why); the reader then skips to the next `Content-Length:`.
-    BadHeader(&'static str),
-}
+use super::headers::{
+    content_length, find_content_length, header_block, header_start, Consume, Start,
+    CONTENT_LENGTH, MAX_HEADER_BYTES,
+};
+use super::{find, Frame, Framing};
 
 /// A frame as positions in the buffer, so the cutting code borrows nothing.
 enum Cut {
@@ -61,8 +34,6 @@ enum Skip {
 }
 
 const READ_CHUNK: usize = 64 * 1024;
-const MAX_HEADER_BYTES: usize = 8 * 1024;
-const CONTENT_LENGTH: &[u8] = b"content-length:";
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads frames from `R` through one buffer that is reused, compacted and never grows
@@ -407,142 +378,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// What the bytes where a header block is expected begin with.
-enum Start {
-    /// A header name and its colon.
-    Header,
-    /// Anything else.
-    Junk,
-    /// Not enough bytes to tell.
-    More,
-}
-
-fn header_start(rest: &[u8]) -> Start {
-    let name = rest.iter().take_while(|&&b| is_tchar(b)).count();
-    // Spaces before the colon are tolerated, as `content_length` trims the name.
-    let gap = rest[name..]
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t')
-        .count();
-    match rest.get(name + gap) {
-        Some(b':') if name > 0 => Start::Header,
-        Some(_) => Start::Junk,
-        None if name + gap >= MAX_HEADER_BYTES => Start::Junk,
-        None => Start::More,
-    }
-}
-
-/// A character of a header name (RFC 9110 `tchar`).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Where the next `Content-Length:` (any case) starts.
-fn find_content_length(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(CONTENT_LENGTH.len())
-        .position(|w| w.eq_ignore_ascii_case(CONTENT_LENGTH))
-}
-
-fn find(bytes: &[u8], byte: u8) -> Option<usize> {
-    bytes.iter().position(|&b| b == byte)
-}
-
 fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
-}
-
-/// Finds the blank line ending a header block: (length of the header lines, length
-/// including the blank line).
-fn header_block(rest: &[u8]) -> Option<(usize, usize)> {
-    let mut line_start = 0;
-    while let Some(i) = find(&rest[line_start..], b'\n') {
-        let line = &rest[line_start..line_start + i];
-        if line.is_empty() || line == b"\r" {
-            return Some((line_start, line_start + i + 1));
-        }
-        line_start += i + 1;
-    }
-    None
-}
-
-/// How much of a malformed header block to throw away before looking for the next
-/// `Content-Length:`.
-enum Consume {
-    /// Up to this offset (the start of a line that is no header: it may hold the next
-    /// `Content-Length:`, as the tail of a body whose length was short does).
-    Before(usize),
-    /// Up to this offset (the end of a bad `Content-Length` line).
-    Through(usize),
-    /// The whole block.
-    Block,
-}
-
-struct BadBlock {
-    why: &'static str,
-    consume: Consume,
-}
-
-/// The `Content-Length` of a header block; other headers are ignored.
-fn content_length(headers: &[u8]) -> Result<usize, BadBlock> {
-    let mut length = None;
-    let mut at = 0;
-    for raw in headers.split_inclusive(|&b| b == b'\n') {
-        let line_start = at;
-        at += raw.len();
-        let line = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |why| BadBlock {
-            why,
-            consume: Consume::Before(line_start),
-        };
-        let colon = find(line, b':').ok_or(bad("header line without a colon"))?;
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        let name = name.trim_ascii();
-        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-            return Err(bad("malformed header name"));
-        }
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let value = std::str::from_utf8(value.trim_ascii())
-                .ok()
-                .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|text| text.parse::<usize>().ok())
-                .ok_or(BadBlock {
-                    why: "Content-Length is not a non-negative integer",
-                    consume: Consume::Through(at),
-                })?;
-            length = Some(value);
-        }
-    }
-    length.ok_or(BadBlock {
-        why: "missing Content-Length header",
-        consume: Consume::Block,
-    })
-}
-
-/// Appends `message` to `out` in `framing`; `scratch` is reused for the body when its
-/// length must come first.
-pub(crate) fn encode(
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-    framing: Framing,
-    message: &Message,
-    jsonrpc: bool,
-) {
-    match framing {
-        Framing::Lines => {
-            message.write_to(out, jsonrpc);
-            out.push(b'\n');
-        }
-        Framing::ContentLength => {
-            scratch.clear();
-            message.write_to(scratch, jsonrpc);
-            write!(out, "Content-Length: {}\r\n\r\n", scratch.len())
-                .expect("writing to memory cannot fail");
-            out.extend_from_slice(scratch);
-        }
-    }
 }
