@@ -212,7 +212,12 @@ async fn recovery_without_a_refresher_reports_why() {
         (RecoveryMode::External, false, "no_external_refresher")
     );
     let key = mgr.login_api_key(Secret::new("sk-x")).await;
-    assert_eq!(key.unwrap_err().to_string(), "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.");
+    let err = key.unwrap_err();
+    assert!(matches!(err, AuthError::ExternalAuthActive), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "external ChatGPT tokens are active; API-key and managed logins are refused while they are"
+    );
 }
 
 #[tokio::test]
