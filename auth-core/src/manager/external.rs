@@ -200,10 +200,7 @@ async fn run_chatgpt_refresh(
     {
         st.external = Some(creds);
         sh.commit(st);
-        tracing::debug!(
-            reason = reason.as_str(),
-            "external ChatGPT tokens refreshed"
-        );
+        tracing::debug!(?reason, "external ChatGPT tokens refreshed");
     } else {
         tracing::debug!("external refresh result dropped: the tokens changed meanwhile");
     }

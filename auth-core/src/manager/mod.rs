@@ -74,7 +74,7 @@ enum Stored {
     Loaded(Option<Credentials>),
     Corrupt(String),
     /// `auth.json` exists but cannot be read (a directory, no permission): the OS error
-    /// kind, reported as an I/O error on the store (docs/protocol.md §1.3, -32603).
+    /// kind, reported as an I/O error on the store (docs/protocol.md §1.3).
     Unreadable(std::io::ErrorKind, String),
 }
 

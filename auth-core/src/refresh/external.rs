@@ -6,20 +6,10 @@ use crate::tokens::ExternalAuthTokens;
 /// Why a refresh is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshReason {
-    /// The provider answered 401 (`"unauthorized"`).
+    /// The provider answered 401.
     Unauthorized,
-    /// The token's `exp` is near (`"expiringSoon"`, §3.6).
+    /// The token's `exp` is near (§3.6).
     ExpiringSoon,
-}
-
-impl RefreshReason {
-    /// The wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefreshReason::Unauthorized => "unauthorized",
-            RefreshReason::ExpiringSoon => "expiringSoon",
-        }
-    }
 }
 
 /// What a refresher is told.
@@ -34,7 +24,7 @@ pub struct ExternalAuthRefreshContext {
 /// What a refresher produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefresherKind {
-    /// ChatGPT tokens with metadata (the host's `account/chatgptAuthTokens/refresh`).
+    /// ChatGPT tokens with metadata (the host's refresh, §3.5).
     Chatgpt,
     /// A provider bearer token; a manager with one returns API-key-style credentials.
     Bearer,
