@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use authbridge_auth_core::{
     redact_to_chars, ExternalAuthRefreshContext, ExternalAuthRefresher, ExternalAuthTokens,
-    RefreshError, RefreshReason, RefresherKind,
+    RefreshError, RefreshReason,
 };
 use authbridge_protocol::account::{
     ChatgptAuthTokensRefresh, ChatgptAuthTokensRefreshParams, ChatgptAuthTokensRefreshReason,
@@ -28,10 +28,6 @@ impl HostRefresher {
 
 #[async_trait::async_trait]
 impl ExternalAuthRefresher for HostRefresher {
-    fn kind(&self) -> RefresherKind {
-        RefresherKind::Chatgpt
-    }
-
     async fn refresh(
         &self,
         ctx: ExternalAuthRefreshContext,

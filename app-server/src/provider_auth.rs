@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use authbridge_auth_core::{AuthManager, Credentials, Secret};
+use authbridge_auth_core::{AuthManager, BearerManager, Credentials, Secret, UnauthorizedRecovery};
 use authbridge_protocol::ErrorObject;
 
 use crate::config::ProviderConfig;
@@ -16,8 +16,8 @@ pub enum ProviderAuthSource {
     Account(Arc<AuthManager>),
     /// An API key from this environment variable.
     EnvKey(String),
-    /// A bearer token from the provider's `[auth]` command (a derived manager).
-    Command(Arc<AuthManager>),
+    /// A bearer token from the provider's `[auth]` command.
+    Command(Arc<BearerManager>),
     /// No credentials: no `Authorization` header.
     None,
 }
@@ -85,10 +85,12 @@ impl CallError {
 }
 
 impl ProviderAuthSource {
-    fn manager(&self) -> Option<&Arc<AuthManager>> {
+    /// The 401 recovery of `rejected`, for the sources that have one.
+    fn recovery(&self, rejected: &Credentials) -> Option<UnauthorizedRecovery> {
         match self {
-            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => Some(m),
-            _ => None,
+            ProviderAuthSource::Account(m) => Some(m.unauthorized_recovery(rejected)),
+            ProviderAuthSource::Command(m) => Some(m.unauthorized_recovery(rejected)),
+            ProviderAuthSource::EnvKey(_) | ProviderAuthSource::None => None,
         }
     }
 
@@ -112,13 +114,13 @@ impl ProviderAuthSource {
     /// The credentials for the next request (proactive refreshes and commands run here).
     pub async fn resolve(&self) -> Result<Resolved, CallError> {
         match self {
-            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => match m.auth().await
-            {
+            ProviderAuthSource::Account(m) => match m.auth().await {
                 Ok(Some(c)) => Ok(Resolved::Managed(c)),
-                Ok(None) if matches!(self, ProviderAuthSource::Account(_)) => {
-                    Err(CallError::Required(ErrorObject::auth_required()))
-                }
-                Ok(None) => Err(CallError::failed("provider auth command produced no token")),
+                Ok(None) => Err(CallError::Required(ErrorObject::auth_required())),
+                Err(e) => Err(CallError::failed(e.to_string())),
+            },
+            ProviderAuthSource::Command(m) => match m.auth().await {
+                Ok(c) => Ok(Resolved::Managed(c)),
                 Err(e) => Err(CallError::failed(e.to_string())),
             },
             ProviderAuthSource::EnvKey(name) => env_key(name).map(Resolved::Key),
@@ -152,10 +154,15 @@ impl ProviderAuthSource {
                 message,
                 http_status: Some(401),
             };
-            let (Some(manager), Resolved::Managed(rejected)) = (self.manager(), &creds) else {
+            let Resolved::Managed(rejected) = &creds else {
                 return Err(unauthorized);
             };
-            let recovery = recovery.get_or_insert_with(|| manager.unauthorized_recovery(rejected));
+            if recovery.is_none() {
+                recovery = self.recovery(rejected);
+            }
+            let Some(recovery) = recovery.as_mut() else {
+                return Err(unauthorized);
+            };
             let mut changed = false;
             while !changed && recovery.has_next() {
                 changed = recovery

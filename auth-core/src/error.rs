@@ -53,9 +53,6 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
-    /// A bearer source (provider command) could not produce a token.
-    #[error(transparent)]
-    Refresh(#[from] RefreshError),
 }
 
 /// How a login field is named in messages: the words the contract already uses for the
@@ -90,6 +87,14 @@ pub enum RefreshError {
 }
 
 impl RefreshError {
+    /// The one wording of a refresh that found no answer within its deadline.
+    pub(crate) fn timed_out(after: std::time::Duration) -> Self {
+        RefreshError::transient(format!(
+            "auth refresh request timed out after {}ms",
+            after.as_millis()
+        ))
+    }
+
     /// A transient failure with this message.
     pub fn transient(msg: impl Into<String>) -> Self {
         RefreshError::Transient(msg.into())

@@ -110,14 +110,11 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
-    let r = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(
-            new_token.clone(),
-            "org-1",
-            Some("plus".into()),
-        )),
-    );
+    let r = ScriptedRefresher::new(Ok(ExternalAuthTokens::chatgpt(
+        new_token.clone(),
+        "org-1",
+        Some("plus".into()),
+    )));
     mgr.set_external_refresher(r.clone());
     let mut rec = mgr.unauthorized_recovery(&old);
     assert_eq!(
@@ -164,7 +161,7 @@ async fn refresh_answer_is_rejected(
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), forced);
     let old = login_external(&mgr, "org-1", "old").await;
-    mgr.set_external_refresher(ScriptedRefresher::new(RefresherKind::Chatgpt, Ok(answer)));
+    mgr.set_external_refresher(ScriptedRefresher::new(Ok(answer)));
     let err = mgr.unauthorized_recovery(&old).next().await.unwrap_err();
     assert_eq!(err.to_string(), message);
     let still = mgr.snapshot().unwrap().unwrap();
@@ -228,10 +225,7 @@ async fn proactive_refresh_runs_once_per_token_and_not_again_after_failing() {
     mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(expiring.clone(), "org-1", None))
         .await
         .unwrap();
-    let r = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Err(RefreshError::transient("host says no")),
-    );
+    let r = ScriptedRefresher::new(Err(RefreshError::transient("host says no")));
     mgr.set_external_refresher(r.clone());
 
     // Off by default: nothing is asked.
