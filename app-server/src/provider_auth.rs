@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use authbridge_auth_core::{AuthManager, BearerManager, Credentials, Secret, UnauthorizedRecovery};
-use authbridge_protocol::ErrorObject;
 
 use crate::config::ProviderConfig;
 use crate::provider::{ProviderAuth, ProviderError};
@@ -56,11 +55,13 @@ impl Resolved {
     }
 }
 
-/// Why a provider request could not be made or did not succeed.
-#[derive(Debug)]
+/// Why a provider request could not be made or did not succeed. `handlers::call_error`
+/// turns it into the request's JSON-RPC error.
+#[derive(Debug, PartialEq, Eq)]
 pub enum CallError {
-    /// Credentials are required and absent: the request is answered with -32000.
-    Required(ErrorObject),
+    /// Credentials are required and absent: the account has none (`env_var: None`), or
+    /// the provider's `env_key` variable is unset or blank.
+    AuthRequired { env_var: Option<String> },
     /// Anything else; the message says what happened.
     Failed {
         message: String,
@@ -75,12 +76,9 @@ impl CallError {
             http_status: None,
         }
     }
-    /// As a JSON-RPC error (for requests answered directly, like `model/list`).
-    pub fn into_error_object(self) -> ErrorObject {
-        match self {
-            CallError::Required(e) => e,
-            CallError::Failed { message, .. } => ErrorObject::internal(message),
-        }
+
+    fn account_required() -> Self {
+        CallError::AuthRequired { env_var: None }
     }
 }
 
@@ -94,13 +92,13 @@ impl ProviderAuthSource {
         }
     }
 
-    /// Answers at once whether a request can go ahead at all (-32000 when not), without
-    /// running commands or refreshes.
+    /// Answers at once whether a request can go ahead at all (`AuthRequired` when not),
+    /// without running commands or refreshes.
     pub fn precheck(&self) -> Result<(), CallError> {
         match self {
             ProviderAuthSource::Account(m) => match m.snapshot() {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(CallError::Required(ErrorObject::auth_required())),
+                Ok(None) => Err(CallError::account_required()),
                 Err(e) => Err(CallError::Failed {
                     message: e.to_string(),
                     http_status: None,
@@ -116,7 +114,7 @@ impl ProviderAuthSource {
         match self {
             ProviderAuthSource::Account(m) => match m.auth().await {
                 Ok(Some(c)) => Ok(Resolved::Managed(c)),
-                Ok(None) => Err(CallError::Required(ErrorObject::auth_required())),
+                Ok(None) => Err(CallError::account_required()),
                 Err(e) => Err(CallError::failed(e.to_string())),
             },
             ProviderAuthSource::Command(m) => match m.auth().await {
@@ -206,12 +204,8 @@ impl ProviderAuthOwned {
 fn env_key(name: &str) -> Result<Secret, CallError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
-        _ => Err(CallError::Required(
-            ErrorObject::new(
-                authbridge_protocol::jsonrpc::codes::AUTH_REQUIRED,
-                format!("authentication required: environment variable {name} is not set"),
-            )
-            .with_data(serde_json::json!({"reason": "authRequired"})),
-        )),
+        _ => Err(CallError::AuthRequired {
+            env_var: Some(name.to_owned()),
+        }),
     }
 }
