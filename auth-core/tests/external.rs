@@ -143,7 +143,8 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
         *r.contexts.lock().unwrap(),
         vec![ExternalAuthRefreshContext {
             reason: RefreshReason::Unauthorized,
-            previous_account_id: Some("org-1".into())
+            previous_account_id: Some("org-1".into()),
+            timeout: Duration::from_secs(5),
         }]
     );
     assert_eq!(

@@ -80,6 +80,7 @@ async fn run_chatgpt_refresh(
     let ctx = ExternalAuthRefreshContext {
         reason,
         previous_account_id: rejected.account_id().map(str::to_owned),
+        timeout,
     };
     let tokens = tokio::time::timeout(timeout, refresher.refresh(ctx))
         .await

@@ -2,6 +2,8 @@
 //! tokens (for an [`AuthManager`](crate::AuthManager)) and a provider's [`BearerSource`]
 //! (for a [`BearerManager`](crate::BearerManager)).
 
+use std::time::Duration;
+
 use crate::error::RefreshError;
 use crate::secret::Secret;
 use crate::tokens::ExternalAuthTokens;
@@ -22,11 +24,17 @@ pub struct ExternalAuthRefreshContext {
     pub reason: RefreshReason,
     /// The account id of the tokens being replaced, if any.
     pub previous_account_id: Option<String>,
+    /// How long the manager waits for the answer (`external_refresh_timeout`). The
+    /// manager owns this deadline: when it passes, it drops the call and fails the refresh
+    /// with `auth refresh request timed out after <N>ms`. A refresher needs no deadline of
+    /// its own; one that must name one for what it holds can derive it from this.
+    pub timeout: Duration,
 }
 
 /// The host's refresh of the ChatGPT tokens it pushed (§3.5). The manager calls `refresh`
-/// through its single flight (one call at a time, with a deadline) and checks the answer
-/// like a login: ChatGPT metadata, a JWT, the forced workspace.
+/// through its single flight (one call at a time, within [`ExternalAuthRefreshContext::
+/// timeout`]) and checks the answer like a login: ChatGPT metadata, a JWT, the forced
+/// workspace.
 #[async_trait::async_trait]
 pub trait ExternalAuthRefresher: Send + Sync + 'static {
     /// New tokens.
