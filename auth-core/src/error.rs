@@ -1,6 +1,8 @@
 //! Typed errors: `AuthError` (credentials unusable) and `RefreshError` (a refresh failed).
 //!
-//! Display texts are the contract's words; none of them ever contains a token.
+//! Display texts say what happened, in the contract's words where the app-server passes
+//! them on as they are; none names a method or an error code (the app-server maps the
+//! variants to those), and none ever contains a token.
 
 use std::path::PathBuf;
 
