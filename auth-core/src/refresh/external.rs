@@ -32,9 +32,8 @@ pub struct ExternalAuthRefreshContext {
 }
 
 /// The host's refresh of the ChatGPT tokens it pushed (§3.5). The manager calls `refresh`
-/// through its single flight (one call at a time, within [`ExternalAuthRefreshContext::
-/// timeout`]) and checks the answer like a login: ChatGPT metadata, a JWT, the forced
-/// workspace.
+/// through its single flight (one call at a time, within the context's `timeout`) and
+/// checks the answer like a login: ChatGPT metadata, a JWT, the forced workspace.
 #[async_trait::async_trait]
 pub trait ExternalAuthRefresher: Send + Sync + 'static {
     /// New tokens.
