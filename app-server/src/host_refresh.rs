@@ -1,12 +1,17 @@
 //! The `ExternalAuthRefresher` that asks the host for new ChatGPT tokens with
 //! `account/chatgptAuthTokens/refresh` (docs/protocol.md §3.5), and the redaction of the host's
 //! error message.
+//!
+//! The wait for the host's answer has one deadline, `external_auth_refresh_timeout_ms`,
+//! and auth-core owns it: it drops this call when it passes (which frees the pending
+//! request's slot) and words the failure. The peer's own deadline, which it needs for
+//! every server→host request, is set a little later, so it never fires first.
 
 use std::time::Duration;
 
 use authbridge_auth_core::{
     redact_to_chars, ExternalAuthRefreshContext, ExternalAuthRefresher, ExternalAuthTokens,
-    RefreshError, RefreshReason, RefresherKind,
+    RefreshError, RefreshReason,
 };
 use authbridge_protocol::account::{
     ChatgptAuthTokensRefresh, ChatgptAuthTokensRefreshParams, ChatgptAuthTokensRefreshReason,
@@ -14,24 +19,23 @@ use authbridge_protocol::account::{
 
 use crate::peer::{PeerHandle, PeerRequestError};
 
-/// Asks the host over the connection; each call has the configured deadline.
+/// How long after auth-core's deadline the peer's own one would fire: only if a caller
+/// other than the manager waited without a deadline.
+const PEER_DEADLINE_SLACK: Duration = Duration::from_secs(1);
+
+/// Asks the host over the connection, within the deadline the manager gives each call.
 pub struct HostRefresher {
     peer: PeerHandle,
-    timeout: Duration,
 }
 
 impl HostRefresher {
-    pub fn new(peer: PeerHandle, timeout: Duration) -> Self {
-        HostRefresher { peer, timeout }
+    pub fn new(peer: PeerHandle) -> Self {
+        HostRefresher { peer }
     }
 }
 
 #[async_trait::async_trait]
 impl ExternalAuthRefresher for HostRefresher {
-    fn kind(&self) -> RefresherKind {
-        RefresherKind::Chatgpt
-    }
-
     async fn refresh(
         &self,
         ctx: ExternalAuthRefreshContext,
@@ -43,9 +47,10 @@ impl ExternalAuthRefresher for HostRefresher {
             },
             previous_account_id: ctx.previous_account_id,
         };
+        let deadline = ctx.timeout.saturating_add(PEER_DEADLINE_SLACK);
         match self
             .peer
-            .request::<ChatgptAuthTokensRefresh>(&params, self.timeout)
+            .request::<ChatgptAuthTokensRefresh>(&params, deadline)
             .await
         {
             Ok(answer) => Ok(ExternalAuthTokens::chatgpt(
@@ -53,10 +58,8 @@ impl ExternalAuthRefresher for HostRefresher {
                 answer.chatgpt_account_id,
                 answer.chatgpt_plan_type,
             )),
-            Err(PeerRequestError::Timeout(after)) => Err(RefreshError::transient(format!(
-                "auth refresh request timed out after {}ms",
-                after.as_millis()
-            ))),
+            // Not reached through the manager, which gives up first and words the timeout.
+            Err(e @ PeerRequestError::Timeout(_)) => Err(RefreshError::transient(e.to_string())),
             Err(PeerRequestError::Disconnected) => {
                 Err(RefreshError::transient("host disconnected"))
             }

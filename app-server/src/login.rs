@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authbridge_auth_core::login::{browser::BrowserLogin, device, CallbackResponder};
-use authbridge_auth_core::{AccountState, Credentials, LoginConfig, LoginError, LoginTokens};
+use authbridge_auth_core::{
+    AccountState, AuthError, Credentials, LoginConfig, LoginError, LoginTokens,
+};
 use authbridge_protocol::account::{
     AccountLoginCompleted, AccountLoginCompletedNotification, AccountUpdated,
     CancelLoginAccountParams, CancelLoginAccountResponse, CancelLoginAccountStatus,
@@ -24,7 +26,7 @@ use authbridge_protocol::ErrorObject;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{Config, ForcedLoginMethod};
-use crate::handlers::account::account_updated;
+use crate::handlers::account::{account_updated, external_auth_active, EXTERNAL_AUTH_ACTIVE};
 use crate::peer::{PeerHandle, RequestContext};
 use crate::state::AppState;
 
@@ -132,9 +134,7 @@ fn check_allowed(state: &AppState) -> Result<(), ErrorObject> {
         ));
     }
     if state.auth.external_tokens_active() {
-        return Err(ErrorObject::invalid_request(
-            "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.",
-        ));
+        return Err(external_auth_active());
     }
     Ok(())
 }
@@ -277,7 +277,10 @@ impl FlowTask {
             }
             Err(e) => {
                 drop(told);
-                let e = LoginError::Store(e.to_string());
+                let e = LoginError::Store(match e {
+                    AuthError::ExternalAuthActive => EXTERNAL_AUTH_ACTIVE.to_owned(),
+                    other => other.to_string(),
+                });
                 if let Some(mut r) = responder {
                     r.failure(&e.to_string());
                 }

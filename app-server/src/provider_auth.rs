@@ -4,8 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use authbridge_auth_core::{AuthManager, Credentials, Secret};
-use authbridge_protocol::ErrorObject;
+use authbridge_auth_core::{AuthManager, BearerManager, Credentials, Secret, UnauthorizedRecovery};
 
 use crate::config::ProviderConfig;
 use crate::provider::{ProviderAuth, ProviderError};
@@ -16,8 +15,8 @@ pub enum ProviderAuthSource {
     Account(Arc<AuthManager>),
     /// An API key from this environment variable.
     EnvKey(String),
-    /// A bearer token from the provider's `[auth]` command (a derived manager).
-    Command(Arc<AuthManager>),
+    /// A bearer token from the provider's `[auth]` command.
+    Command(Arc<BearerManager>),
     /// No credentials: no `Authorization` header.
     None,
 }
@@ -56,11 +55,13 @@ impl Resolved {
     }
 }
 
-/// Why a provider request could not be made or did not succeed.
-#[derive(Debug)]
+/// Why a provider request could not be made or did not succeed. `handlers::call_error`
+/// turns it into the request's JSON-RPC error.
+#[derive(Debug, PartialEq, Eq)]
 pub enum CallError {
-    /// Credentials are required and absent: the request is answered with -32000.
-    Required(ErrorObject),
+    /// Credentials are required and absent: the account has none (`env_var: None`), or
+    /// the provider's `env_key` variable is unset or blank.
+    AuthRequired { env_var: Option<String> },
     /// Anything else; the message says what happened.
     Failed {
         message: String,
@@ -75,30 +76,29 @@ impl CallError {
             http_status: None,
         }
     }
-    /// As a JSON-RPC error (for requests answered directly, like `model/list`).
-    pub fn into_error_object(self) -> ErrorObject {
-        match self {
-            CallError::Required(e) => e,
-            CallError::Failed { message, .. } => ErrorObject::internal(message),
-        }
+
+    fn account_required() -> Self {
+        CallError::AuthRequired { env_var: None }
     }
 }
 
 impl ProviderAuthSource {
-    fn manager(&self) -> Option<&Arc<AuthManager>> {
+    /// The 401 recovery of `rejected`, for the sources that have one.
+    fn recovery(&self, rejected: &Credentials) -> Option<UnauthorizedRecovery> {
         match self {
-            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => Some(m),
-            _ => None,
+            ProviderAuthSource::Account(m) => Some(m.unauthorized_recovery(rejected)),
+            ProviderAuthSource::Command(m) => Some(m.unauthorized_recovery(rejected)),
+            ProviderAuthSource::EnvKey(_) | ProviderAuthSource::None => None,
         }
     }
 
-    /// Answers at once whether a request can go ahead at all (-32000 when not), without
-    /// running commands or refreshes.
+    /// Answers at once whether a request can go ahead at all (`AuthRequired` when not),
+    /// without running commands or refreshes.
     pub fn precheck(&self) -> Result<(), CallError> {
         match self {
             ProviderAuthSource::Account(m) => match m.snapshot() {
                 Ok(Some(_)) => Ok(()),
-                Ok(None) => Err(CallError::Required(ErrorObject::auth_required())),
+                Ok(None) => Err(CallError::account_required()),
                 Err(e) => Err(CallError::Failed {
                     message: e.to_string(),
                     http_status: None,
@@ -112,13 +112,13 @@ impl ProviderAuthSource {
     /// The credentials for the next request (proactive refreshes and commands run here).
     pub async fn resolve(&self) -> Result<Resolved, CallError> {
         match self {
-            ProviderAuthSource::Account(m) | ProviderAuthSource::Command(m) => match m.auth().await
-            {
+            ProviderAuthSource::Account(m) => match m.auth().await {
                 Ok(Some(c)) => Ok(Resolved::Managed(c)),
-                Ok(None) if matches!(self, ProviderAuthSource::Account(_)) => {
-                    Err(CallError::Required(ErrorObject::auth_required()))
-                }
-                Ok(None) => Err(CallError::failed("provider auth command produced no token")),
+                Ok(None) => Err(CallError::account_required()),
+                Err(e) => Err(CallError::failed(e.to_string())),
+            },
+            ProviderAuthSource::Command(m) => match m.auth().await {
+                Ok(c) => Ok(Resolved::Managed(c)),
                 Err(e) => Err(CallError::failed(e.to_string())),
             },
             ProviderAuthSource::EnvKey(name) => env_key(name).map(Resolved::Key),
@@ -152,10 +152,15 @@ impl ProviderAuthSource {
                 message,
                 http_status: Some(401),
             };
-            let (Some(manager), Resolved::Managed(rejected)) = (self.manager(), &creds) else {
+            let Resolved::Managed(rejected) = &creds else {
                 return Err(unauthorized);
             };
-            let recovery = recovery.get_or_insert_with(|| manager.unauthorized_recovery(rejected));
+            if recovery.is_none() {
+                recovery = self.recovery(rejected);
+            }
+            let Some(recovery) = recovery.as_mut() else {
+                return Err(unauthorized);
+            };
             let mut changed = false;
             while !changed && recovery.has_next() {
                 changed = recovery
@@ -199,12 +204,8 @@ impl ProviderAuthOwned {
 fn env_key(name: &str) -> Result<Secret, CallError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim().to_string())),
-        _ => Err(CallError::Required(
-            ErrorObject::new(
-                authbridge_protocol::jsonrpc::codes::AUTH_REQUIRED,
-                format!("authentication required: environment variable {name} is not set"),
-            )
-            .with_data(serde_json::json!({"reason": "authRequired"})),
-        )),
+        _ => Err(CallError::AuthRequired {
+            env_var: Some(name.to_owned()),
+        }),
     }
 }

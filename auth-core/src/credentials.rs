@@ -19,17 +19,6 @@ pub enum ApiAuthMode {
     ChatgptAuthTokens,
 }
 
-impl ApiAuthMode {
-    /// The contract's `authMode` spelling: `apikey`, `chatgpt`, `chatgptAuthTokens`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiAuthMode::ApiKey => "apikey",
-            ApiAuthMode::Chatgpt => "chatgpt",
-            ApiAuthMode::ChatgptAuthTokens => "chatgptAuthTokens",
-        }
-    }
-}
-
 /// Where credentials came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialSource {

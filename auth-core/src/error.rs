@@ -1,17 +1,19 @@
 //! Typed errors: `AuthError` (credentials unusable) and `RefreshError` (a refresh failed).
 //!
-//! Display texts are the contract's words; none of them ever contains a token.
+//! Display texts say what happened, in the contract's words where the app-server passes
+//! them on as they are; none names a method or an error code (the app-server maps the
+//! variants to those), and none ever contains a token.
 
 use std::path::PathBuf;
 
 /// Why credentials could not be read, stored or accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// The access token of a `chatgptAuthTokens` login is not a JWT (§3.1).
+    /// The access token of host-pushed ChatGPT tokens is not a JWT (§3.1).
     #[error("invalid access token: {0}")]
     InvalidAccessToken(String),
     /// A credential value or account id that cannot be sent as an HTTP header value
-    /// (§3.1). `field` is the wire name (`apiKey`, `accessToken`, `chatgptAccountId`).
+    /// (§3.1). `field` names the login field (`apiKey`, `accessToken`, `chatgptAccountId`).
     #[error("invalid {}: {why}", field_words(field))]
     InvalidCredential {
         /// The login field.
@@ -30,8 +32,11 @@ pub enum AuthError {
         /// The account id the login carried.
         received: String,
     },
-    /// An API key login while external tokens are active (§3.1).
-    #[error("External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.")]
+    /// An API-key or managed ChatGPT login while host-pushed ChatGPT tokens are active
+    /// (§3.1): they stay until they are replaced by new host tokens or logged out.
+    #[error(
+        "external ChatGPT tokens are active; API-key and managed logins are refused while they are"
+    )]
     ExternalAuthActive,
     /// `auth.json` exists but cannot be understood (read three times, 50 ms apart).
     #[error("credential file {} is corrupt ({reason}); log in again to replace it", path.display())]
@@ -50,14 +55,11 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
-    /// A bearer source (provider command) could not produce a token.
-    #[error(transparent)]
-    Refresh(#[from] RefreshError),
 }
 
 /// How a login field is named in messages: the words the contract already uses for the
-/// key and the token (`invalid api key: …`, `invalid access token: …`), the wire name for
-/// the others.
+/// key and the token (`invalid api key: …`, `invalid access token: …`), the field's own
+/// name for the others.
 fn field_words(field: &str) -> &str {
     match field {
         "apiKey" => "api key",
@@ -87,6 +89,14 @@ pub enum RefreshError {
 }
 
 impl RefreshError {
+    /// The one wording of a refresh that found no answer within its deadline.
+    pub(crate) fn timed_out(after: std::time::Duration) -> Self {
+        RefreshError::transient(format!(
+            "auth refresh request timed out after {}ms",
+            after.as_millis()
+        ))
+    }
+
     /// A transient failure with this message.
     pub fn transient(msg: impl Into<String>) -> Self {
         RefreshError::Transient(msg.into())

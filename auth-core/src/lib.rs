@@ -9,13 +9,15 @@
 //! - [`credentials`]: `Credentials`, `ApiAuthMode`, `AccountState`.
 //! - [`error`]: `AuthError`, `RefreshError`.
 //! - [`store`]: `auth.json` (atomic 0600 writes, tolerant reads) and its lock file.
-//! - [`refresh`]: the `ExternalAuthRefresher` trait, the provider command, the token endpoint.
+//! - [`refresh`]: the `ExternalAuthRefresher` (host) and `BearerSource` traits, the provider
+//!   command, the token endpoint.
 //! - `single_flight`: one refresh at a time, shared by every waiter.
-//! - [`recovery`]: `UnauthorizedRecovery`, the 401 state machine.
 //! - [`login`]: ChatGPT sign-in (browser with PKCE, device code); the tokens go to
 //!   `AuthManager::login_chatgpt`.
-//! - [`manager`]: `AuthManager`, which ties them together (state, logins, managed and
-//!   external refresh in its submodules).
+//! - [`manager`]: `AuthManager`, the account's credentials, which ties them together
+//!   (state, logins, managed and external refresh in its submodules); `BearerManager`, a
+//!   provider's token from a `BearerSource`; and [`manager::recovery`]:
+//!   `UnauthorizedRecovery`, the 401 state machine both of them hand out.
 //!
 //! Precedence: external ChatGPT tokens → `env_api_key` → the store. See `docs/auth.md`.
 //!
@@ -41,7 +43,6 @@ pub mod http;
 pub mod jwt;
 pub mod login;
 pub mod manager;
-pub mod recovery;
 pub mod redact;
 pub mod refresh;
 pub mod secret;
@@ -53,14 +54,14 @@ pub use credentials::{AccountState, ApiAuthMode, CredentialSource, Credentials};
 pub use error::{AuthError, RefreshError};
 pub use jwt::{decode_jwt_claims, encode_unsigned_jwt, JwtClaims, JwtError};
 pub use login::{LoginConfig, LoginError, LoginTokens};
-pub use manager::{AuthManager, AuthManagerConfig};
-pub use recovery::{
+pub use manager::recovery::{
     RecoveryMode, RecoveryOutcome, RecoveryStep, UnauthorizedRecovery, UnavailableReason,
 };
+pub use manager::{AuthManager, AuthManagerConfig, BearerManager};
 pub use redact::{redact, redact_to_bytes, redact_to_chars};
 pub use refresh::command::{CommandAuthConfig, CommandBearerSource};
 pub use refresh::external::{
-    ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason, RefresherKind,
+    BearerSource, ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason,
 };
 pub use secret::{redact_secrets, Secret};
 pub use store::StoreMode;

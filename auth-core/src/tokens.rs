@@ -1,4 +1,4 @@
-//! `ExternalAuthTokens`: what a host pushes or a refresher returns.
+//! `ExternalAuthTokens`: what a host pushes or its refresher returns.
 
 use crate::secret::Secret;
 
@@ -11,8 +11,8 @@ pub struct ChatgptMetadata {
     pub plan_type: Option<String>,
 }
 
-/// An access token plus optional ChatGPT metadata. Bearer sources carry no metadata;
-/// ChatGPT credentials cannot be seeded from such tokens.
+/// An access token plus optional ChatGPT metadata. ChatGPT credentials cannot be seeded
+/// from tokens without metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalAuthTokens {
     access_token: Secret,
@@ -20,7 +20,7 @@ pub struct ExternalAuthTokens {
 }
 
 impl ExternalAuthTokens {
-    /// A bare bearer token (provider command, other bearer sources).
+    /// A bare access token, without ChatGPT metadata (which a login refuses).
     pub fn access_token_only(token: impl Into<String>) -> Self {
         ExternalAuthTokens {
             access_token: Secret::new(token),

@@ -1,4 +1,4 @@
-//! Bearer managers: derived from the base one, backed by a refresher or a real command.
+//! Bearer managers: backed by a scripted source or a real command, apart from the account.
 
 mod common;
 
@@ -9,18 +9,20 @@ use std::time::{Duration, Instant};
 use authbridge_auth_core::*;
 use common::*;
 
+/// A bearer manager with the contract's default re-run deadline.
+fn bearer(source: Arc<dyn BearerSource>) -> Arc<BearerManager> {
+    BearerManager::new(source, Duration::from_secs(5))
+}
+
 #[tokio::test]
-async fn a_derived_bearer_manager_returns_the_provider_token_and_the_base_keeps_its_key() {
+async fn a_bearer_manager_returns_the_provider_token_and_the_account_keeps_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let base = AuthManager::new(config(dir.path()));
     base.login_api_key(Secret::new("sk-base")).await.unwrap();
-    let r = ScriptedRefresher::new(
-        RefresherKind::Bearer,
-        Ok(ExternalAuthTokens::access_token_only("provider-token-1")),
-    );
-    let provider = base.with_external_bearer_refresher(r.clone());
+    let r = ScriptedBearer::new(Ok("provider-token-1"));
+    let provider = bearer(r.clone());
 
-    let p = provider.auth().await.unwrap().unwrap();
+    let p = provider.auth().await.unwrap();
     assert_eq!(
         (
             p.bearer_token().expose(),
@@ -49,13 +51,10 @@ async fn a_derived_bearer_manager_returns_the_provider_token_and_the_base_keeps_
 async fn recovery_on_a_bearer_manager_refreshes_once_then_returns_the_new_token() {
     let dir = tempfile::tempdir().unwrap();
     let base = AuthManager::new(config(dir.path()));
-    let r = ScriptedRefresher::new(
-        RefresherKind::Bearer,
-        Ok(ExternalAuthTokens::access_token_only("refreshed")),
-    );
-    *r.resolved.lock().unwrap() = Some(ExternalAuthTokens::access_token_only("initial"));
-    let provider = base.with_external_bearer_refresher(r.clone());
-    let rejected = provider.auth().await.unwrap().unwrap();
+    let r = ScriptedBearer::new(Ok("refreshed"));
+    *r.resolved.lock().unwrap() = Some(Secret::new("initial"));
+    let provider = bearer(r.clone());
+    let rejected = provider.auth().await.unwrap();
     assert_eq!(rejected.bearer_token().expose(), "initial");
 
     let mut rec = provider.unauthorized_recovery(&rejected);
@@ -66,7 +65,7 @@ async fn recovery_on_a_bearer_manager_refreshes_once_then_returns_the_new_token(
     assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
     assert_eq!((rec.step(), rec.has_next()), (RecoveryStep::Done, false));
     assert_eq!(r.calls(), 1);
-    let now = provider.auth().await.unwrap().unwrap();
+    let now = provider.auth().await.unwrap();
     assert_eq!(now.bearer_token().expose(), "refreshed");
     assert!(
         base.auth().await.unwrap().is_none(),
@@ -123,13 +122,12 @@ async fn the_command_token_is_trimmed_cached_and_rerun_after_a_401() {
             counter.display()
         ),
     );
-    let base = AuthManager::new(config(dir.path()));
     let source = Arc::new(CommandBearerSource::new(cmd(
         s.to_str().unwrap(),
         Duration::ZERO,
     )));
-    let provider = base.with_external_bearer_refresher(source.clone());
-    let first = provider.auth().await.unwrap().unwrap();
+    let provider = bearer(source.clone());
+    let first = provider.auth().await.unwrap();
     assert_eq!(first.bearer_token().expose(), "token-1");
     provider.auth().await.unwrap();
     assert_eq!(source.runs().await, 1, "interval 0: cached until a 401");
@@ -137,13 +135,7 @@ async fn the_command_token_is_trimmed_cached_and_rerun_after_a_401() {
     let mut rec = provider.unauthorized_recovery(&first);
     assert_eq!(rec.next().await.unwrap(), RecoveryOutcome { changed: true });
     assert_eq!(
-        provider
-            .auth()
-            .await
-            .unwrap()
-            .unwrap()
-            .bearer_token()
-            .expose(),
+        provider.auth().await.unwrap().bearer_token().expose(),
         "token-2"
     );
     assert_eq!(source.runs().await, 2);
@@ -176,7 +168,7 @@ async fn a_relative_command_resolves_against_cwd() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(t.access_token().expose(), "from-cwd");
+    assert_eq!(t.expose(), "from-cwd");
 }
 
 #[tokio::test]
@@ -217,13 +209,12 @@ async fn command_failures_are_worded_as_the_contract_says() {
 async fn a_failing_command_fails_auth_instead_of_sending_no_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let fail = script(dir.path(), "fail", "exit 1");
-    let base = AuthManager::new(config(dir.path()));
-    let provider = base.with_external_bearer_refresher(Arc::new(CommandBearerSource::new(cmd(
+    let provider = bearer(Arc::new(CommandBearerSource::new(cmd(
         fail.to_str().unwrap(),
         Duration::ZERO,
     ))));
     let err = provider.auth().await.unwrap_err();
-    assert!(matches!(err, AuthError::Refresh(_)), "{err:?}");
+    assert!(matches!(err, RefreshError::Transient(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         "provider auth command `/bin/sh` exited with status 1: "
@@ -234,23 +225,16 @@ async fn a_failing_command_fails_auth_instead_of_sending_no_credentials() {
 async fn concurrent_first_uses_run_the_command_once() {
     let dir = tempfile::tempdir().unwrap();
     let s = script(dir.path(), "t", "sleep 0.2; echo once");
-    let base = AuthManager::new(config(dir.path()));
     let source = Arc::new(CommandBearerSource::new(cmd(
         s.to_str().unwrap(),
         Duration::ZERO,
     )));
-    let provider = base.with_external_bearer_refresher(source.clone());
+    let provider = bearer(source.clone());
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let p = provider.clone();
         tasks.push(tokio::spawn(async move {
-            p.auth()
-                .await
-                .unwrap()
-                .unwrap()
-                .bearer_token()
-                .expose()
-                .to_owned()
+            p.auth().await.unwrap().bearer_token().expose().to_owned()
         }));
     }
     for t in tasks {
@@ -268,7 +252,7 @@ async fn the_command_runs_with_stdin_closed() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(t.access_token().expose(), "stdin-was-closed");
+    assert_eq!(t.expose(), "stdin-was-closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,19 +267,18 @@ async fn concurrent_401s_on_one_provider_token_rerun_the_command_once() {
             counter.display()
         ),
     );
-    let base = AuthManager::new(config(dir.path()));
     let source = Arc::new(CommandBearerSource::new(cmd(
         s.to_str().unwrap(),
         Duration::ZERO,
     )));
-    let provider = base.with_external_bearer_refresher(source.clone());
-    let rejected = provider.auth().await.unwrap().unwrap();
+    let provider = bearer(source.clone());
+    let rejected = provider.auth().await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let (p, r) = (provider.clone(), rejected.clone());
         tasks.push(tokio::spawn(async move {
             let outcome = p.unauthorized_recovery(&r).next().await.unwrap();
-            let now = p.auth().await.unwrap().unwrap();
+            let now = p.auth().await.unwrap();
             (outcome.changed, now.bearer_token().expose().to_owned())
         }));
     }

@@ -79,14 +79,11 @@ async fn a_managed_access_token_with_a_huge_exp_is_not_refreshed() {
 async fn external_tokens_with_exp_minus_1e16_are_refreshed_proactively() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
-    let refresher = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "renewed"),
-            "org-1",
-            None,
-        )),
-    );
+    let refresher = ScriptedRefresher::new(Ok(ExternalAuthTokens::chatgpt(
+        fresh_jwt("org-1", "renewed"),
+        "org-1",
+        None,
+    )));
     mgr.set_external_refresher(refresher.clone());
     // The largest "ahead" there is: it must not turn negative on the way to the check.
     mgr.set_proactive_external_refresh(Some(std::time::Duration::MAX));
@@ -160,7 +157,6 @@ proptest! {
             let dir = tempfile::tempdir().unwrap();
             let mgr = manager(dir.path(), None);
             let refresher = ScriptedRefresher::new(
-                RefresherKind::Chatgpt,
                 Ok(ExternalAuthTokens::chatgpt(fresh_jwt("org-1", "renewed"), "org-1", None)),
             );
             mgr.set_external_refresher(refresher.clone());

@@ -110,14 +110,11 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
-    let r = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(
-            new_token.clone(),
-            "org-1",
-            Some("plus".into()),
-        )),
-    );
+    let r = ScriptedRefresher::new(Ok(ExternalAuthTokens::chatgpt(
+        new_token.clone(),
+        "org-1",
+        Some("plus".into()),
+    )));
     mgr.set_external_refresher(r.clone());
     let mut rec = mgr.unauthorized_recovery(&old);
     assert_eq!(
@@ -146,7 +143,8 @@ async fn external_refresh_persists_to_memory_only_and_keeps_the_mode() {
         *r.contexts.lock().unwrap(),
         vec![ExternalAuthRefreshContext {
             reason: RefreshReason::Unauthorized,
-            previous_account_id: Some("org-1".into())
+            previous_account_id: Some("org-1".into()),
+            timeout: Duration::from_secs(5),
         }]
     );
     assert_eq!(
@@ -164,7 +162,7 @@ async fn refresh_answer_is_rejected(
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), forced);
     let old = login_external(&mgr, "org-1", "old").await;
-    mgr.set_external_refresher(ScriptedRefresher::new(RefresherKind::Chatgpt, Ok(answer)));
+    mgr.set_external_refresher(ScriptedRefresher::new(Ok(answer)));
     let err = mgr.unauthorized_recovery(&old).next().await.unwrap_err();
     assert_eq!(err.to_string(), message);
     let still = mgr.snapshot().unwrap().unwrap();
@@ -212,7 +210,12 @@ async fn recovery_without_a_refresher_reports_why() {
         (RecoveryMode::External, false, "no_external_refresher")
     );
     let key = mgr.login_api_key(Secret::new("sk-x")).await;
-    assert_eq!(key.unwrap_err().to_string(), "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.");
+    let err = key.unwrap_err();
+    assert!(matches!(err, AuthError::ExternalAuthActive), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "external ChatGPT tokens are active; API-key and managed logins are refused while they are"
+    );
 }
 
 #[tokio::test]
@@ -223,10 +226,7 @@ async fn proactive_refresh_runs_once_per_token_and_not_again_after_failing() {
     mgr.login_external_chatgpt(ExternalAuthTokens::chatgpt(expiring.clone(), "org-1", None))
         .await
         .unwrap();
-    let r = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Err(RefreshError::transient("host says no")),
-    );
+    let r = ScriptedRefresher::new(Err(RefreshError::transient("host says no")));
     mgr.set_external_refresher(r.clone());
 
     // Off by default: nothing is asked.

@@ -112,14 +112,11 @@ async fn a_full_refresh_cycle_at_trace_level_leaks_no_token() {
     let tokens = ExternalAuthTokens::chatgpt(ext0.clone(), "org-1", None);
     seen.push(format!("{tokens:?}"));
     let creds = mgr.login_external_chatgpt(tokens).await.unwrap();
-    let r = ScriptedRefresher::new(
-        RefresherKind::Chatgpt,
-        Ok(ExternalAuthTokens::chatgpt(
-            "CANARY.not-a.jwt!",
-            "org-1",
-            None,
-        )),
-    );
+    let r = ScriptedRefresher::new(Ok(ExternalAuthTokens::chatgpt(
+        "CANARY.not-a.jwt!",
+        "org-1",
+        None,
+    )));
     secrets.push("CANARY.not-a.jwt!".into());
     mgr.set_external_refresher(r.clone());
     let err = mgr.unauthorized_recovery(&creds).next().await.unwrap_err();

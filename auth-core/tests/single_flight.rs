@@ -15,7 +15,6 @@ async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             new_token.clone(),
             "org-1",
@@ -51,7 +50,6 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
     let mgr = AuthManager::new(cfg);
     let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             fresh_jwt("org-1", "late"),
             "org-1",
@@ -92,7 +90,6 @@ async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             new_token.clone(),
             "org-1",
@@ -123,7 +120,6 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             fresh_jwt("org-1", "refreshed"),
             "org-1",
@@ -167,7 +163,6 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             fresh_jwt("org-1", "refreshed"),
             "org-1",
@@ -207,7 +202,6 @@ async fn auth_does_not_hand_out_a_refused_token_while_its_refresh_runs() {
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             new_token.clone(),
             "org-1",
@@ -237,7 +231,6 @@ async fn a_failed_refresh_releases_the_waiting_auth_with_the_tokens_as_they_are(
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Err(RefreshError::transient("the host is busy")),
         Duration::from_millis(200),
     );
@@ -280,7 +273,6 @@ async fn a_proactive_refresh_holds_only_the_caller_that_started_it() {
         .unwrap();
     mgr.set_proactive_external_refresh(Some(Duration::from_secs(300)));
     let r = ScriptedRefresher::slow(
-        RefresherKind::Chatgpt,
         Ok(ExternalAuthTokens::chatgpt(
             fresh_jwt("org-1", "renewed"),
             "org-1",

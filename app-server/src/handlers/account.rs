@@ -47,15 +47,27 @@ fn state_of(creds: Option<&Credentials>) -> AccountState {
     }
 }
 
+/// The contract's words when host-pushed ChatGPT tokens are active and another kind of
+/// login is asked for (docs/protocol.md §3.1, §3.8); auth-core's
+/// `AuthError::ExternalAuthActive` says the same without the method names.
+pub const EXTERNAL_AUTH_ACTIVE: &str = "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.";
+
+/// The -32600 answer to a login refused because host tokens are active.
+pub fn external_auth_active() -> ErrorObject {
+    ErrorObject::invalid_request(EXTERNAL_AUTH_ACTIVE)
+}
+
 /// Maps a credential-store failure to -32603 (its message names the path).
 fn store_error(e: AuthError) -> ErrorObject {
     ErrorObject::internal(e.to_string())
 }
 
 /// A login's failure: a credential that is not usable (not a JWT, not a header value) is
-/// the caller's -32602, naming the field; a forced workspace -32600; the store -32603.
+/// the caller's -32602, naming the field; a forced workspace or active host tokens -32600;
+/// the store -32603.
 fn login_error(e: AuthError) -> ErrorObject {
     match e {
+        AuthError::ExternalAuthActive => external_auth_active(),
         AuthError::InvalidAccessToken(_) | AuthError::InvalidCredential { .. } => {
             ErrorObject::invalid_params(e.to_string())
         }
@@ -89,9 +101,7 @@ pub async fn login(
                 ));
             }
             if state.auth.external_tokens_active() {
-                return Err(ErrorObject::invalid_request(
-                    "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.",
-                ));
+                return Err(external_auth_active());
             }
             if api_key.trim().is_empty() {
                 return Err(ErrorObject::invalid_params("invalid api key: it is empty"));

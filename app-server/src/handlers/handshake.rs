@@ -31,10 +31,7 @@ pub async fn initialize(
     }
     state
         .auth
-        .set_external_refresher(Arc::new(HostRefresher::new(
-            peer.clone(),
-            state.config.external_refresh_timeout(),
-        )));
+        .set_external_refresher(Arc::new(HostRefresher::new(peer.clone())));
     state.auth.set_proactive_external_refresh(
         caps.proactive_token_refresh
             .then(|| Duration::from_millis(state.config.external_auth_refresh_ahead_ms)),

@@ -14,10 +14,7 @@ pub async fn list(
 ) -> Result<ModelListResponse, ErrorObject> {
     let start = super::page_start(params.cursor.as_deref())?;
     let (_, provider) = state.provider(params.model_provider.as_deref())?;
-    provider
-        .auth
-        .precheck()
-        .map_err(|e| e.into_error_object())?;
+    provider.auth.precheck().map_err(super::call_error)?;
     let ids = provider
         .auth
         .call(&provider.config, |url, auth| {
@@ -29,7 +26,7 @@ pub async fn list(
             }
         })
         .await
-        .map_err(|e| e.into_error_object())?;
+        .map_err(super::call_error)?;
     let limit = match params.limit {
         Some(0) | None => ids.len(),
         Some(n) => n as usize,

@@ -59,6 +59,6 @@ pub async fn read(state: &Arc<AppState>) -> Result<GetAccountRateLimitsResponse,
             }
         })
         .await
-        .map_err(|e| e.into_error_object())?;
+        .map_err(super::call_error)?;
     from_usage_body(&body).map_err(ErrorObject::internal)
 }

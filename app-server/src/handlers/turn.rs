@@ -24,6 +24,7 @@ use authbridge_protocol::turn::*;
 use authbridge_protocol::ErrorObject;
 use tokio_util::sync::CancellationToken;
 
+use crate::handlers::call_error;
 use crate::handlers::thread::{new_id, now_ms, now_secs, unknown_thread};
 use crate::peer::{InFlight, PeerHandle, RequestContext};
 use crate::provider::{ResponsesRequest, TurnEvent, Usage};
@@ -71,10 +72,7 @@ pub async fn start(
         )
     };
     let (_, provider) = state.provider(Some(&provider_id))?;
-    provider
-        .auth
-        .precheck()
-        .map_err(|e| e.into_error_object())?;
+    provider.auth.precheck().map_err(call_error)?;
     let turn_id = new_id();
     let cancel = CancellationToken::new();
     {
@@ -258,11 +256,11 @@ impl TurnRun {
             .await;
         let mut response = match started {
             Ok(response) => response,
-            Err(CallError::Required(e)) => return failed(e.message, None),
             Err(CallError::Failed {
                 message,
                 http_status,
             }) => return failed(message, http_status),
+            Err(e @ CallError::AuthRequired { .. }) => return failed(call_error(e).message, None),
         };
         progress.rate_limits = response.rate_limits().cloned();
         loop {

@@ -91,7 +91,7 @@ pub struct LoginTokens {
 /// Why a sign-in did not complete. `Display` is the message a host or a person sees.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
-    /// Cancelled (`account/login/cancel`, or the CLI interrupted).
+    /// Cancelled (by the host, or the CLI interrupted).
     #[error("Login was not completed")]
     Canceled,
     /// A newer login replaced this one.

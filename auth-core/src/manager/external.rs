@@ -1,22 +1,13 @@
-//! External refreshes through the single flight: host ChatGPT tokens and bearer sources.
+//! The host's refresh of external ChatGPT tokens (§3.5) through the single flight.
 
 use std::sync::Arc;
 
-use crate::credentials::{CredentialSource, Credentials};
+use crate::credentials::Credentials;
 use crate::error::{AuthError, RefreshError};
 use crate::manager::login::validate_external;
-use crate::manager::{read_lock, write_lock, AuthManager, Local, Shared};
+use crate::manager::{read_lock, write_lock, AuthManager, Shared};
 use crate::refresh::external::{ExternalAuthRefreshContext, ExternalAuthRefresher, RefreshReason};
-use crate::secret::Secret;
 use crate::single_flight::{Cause, Joined};
-use crate::tokens::{check_header_value, ExternalAuthTokens};
-
-fn timed_out(shared: &Shared) -> RefreshError {
-    RefreshError::transient(format!(
-        "auth refresh request timed out after {}ms",
-        shared.cfg.external_refresh_timeout.as_millis()
-    ))
-}
 
 fn no_refresher() -> RefreshError {
     RefreshError::transient("no external auth refresher is registered")
@@ -26,7 +17,7 @@ impl AuthManager {
     /// Refreshes host-pushed ChatGPT tokens that `rejected` holds; `Ok(changed)`.
     /// Joins a refresh in flight for the same token; returns at once (changed) when the
     /// tokens were already replaced, or as soon as a login/logout replaces them.
-    pub(crate) async fn refresh_external(
+    pub(super) async fn refresh_external(
         &self,
         rejected: &Credentials,
         reason: RefreshReason,
@@ -38,7 +29,7 @@ impl AuthManager {
             if !sh.external_is(rejected) {
                 return Ok(true);
             }
-            let refresher = self.chatgpt_refresher().ok_or_else(no_refresher)?;
+            let refresher = self.refresher().ok_or_else(no_refresher)?;
             let cause = match reason {
                 RefreshReason::Unauthorized => Cause::Rejected,
                 RefreshReason::ExpiringSoon => Cause::Other,
@@ -69,103 +60,11 @@ impl AuthManager {
             }
         }
     }
-
-    /// `auth()` of a bearer manager: the source's current token, else the last refreshed
-    /// one, else a first refresh.
-    pub(crate) async fn bearer_auth(
-        &self,
-        r: Arc<dyn ExternalAuthRefresher>,
-    ) -> Result<Credentials, AuthError> {
-        if let Some(tokens) = r.resolve().await? {
-            return Ok(remember_bearer(&self.local, &tokens)?);
-        }
-        if let Some(c) = read_lock(&self.local.bearer).clone() {
-            return Ok(c);
-        }
-        self.refresh_bearer(None).await?;
-        read_lock(&self.local.bearer)
-            .clone()
-            .ok_or_else(|| AuthError::Refresh(no_refresher()))
-    }
-
-    /// Re-runs the bearer source once for `rejected` (single flight); `Ok(changed)`.
-    pub(crate) async fn refresh_bearer(
-        &self,
-        rejected: Option<&Credentials>,
-    ) -> Result<bool, RefreshError> {
-        let key = rejected.map_or_else(|| Secret::new(""), |c| c.bearer_token().clone());
-        loop {
-            let current = read_lock(&self.local.bearer).clone();
-            let stale = match (&current, rejected) {
-                (Some(c), Some(r)) => !c.same_tokens(r),
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            if stale {
-                return Ok(true);
-            }
-            let refresher = self.bearer_refresher().ok_or_else(no_refresher)?;
-            let cause = match rejected {
-                Some(_) => Cause::Rejected,
-                None => Cause::Other,
-            };
-            let joined = self.local.bearer_flight.join_or_start(&key, cause, || {
-                let local = self.local.clone();
-                let timeout = self.shared.cfg.external_refresh_timeout;
-                let err = timed_out(&self.shared);
-                async move {
-                    let ctx = ExternalAuthRefreshContext {
-                        reason: RefreshReason::Unauthorized,
-                        previous_account_id: None,
-                    };
-                    let tokens = tokio::time::timeout(timeout, refresher.refresh(ctx))
-                        .await
-                        .map_err(|_| err)??;
-                    remember_bearer(&local, &tokens)?;
-                    Ok(())
-                }
-            });
-            match joined {
-                Joined::Same(f) => {
-                    f.wait().await?;
-                    return Ok(true);
-                }
-                Joined::Other(f) => {
-                    let _ = f.wait().await;
-                }
-            }
-        }
-    }
-}
-
-/// Keeps a bearer source's token, once it is known to be usable in a header: a token with a
-/// CR or LF would fail every request without a 401, so it is refused here (and not kept).
-fn remember_bearer(
-    local: &Local,
-    tokens: &ExternalAuthTokens,
-) -> Result<Credentials, RefreshError> {
-    check_header_value(tokens.access_token().expose()).map_err(|why| {
-        RefreshError::transient(format!(
-            "the provider auth command produced an unusable token: {why}"
-        ))
-    })?;
-    let mut slot = write_lock(&local.bearer);
-    if let Some(c) = slot.as_ref() {
-        if c.bearer_token() == tokens.access_token() {
-            return Ok(c.clone());
-        }
-    }
-    let c = Credentials::api_key(
-        tokens.access_token().clone(),
-        CredentialSource::ExternalBearer,
-    );
-    *slot = Some(c.clone());
-    Ok(c)
 }
 
 impl Shared {
     /// True while `creds` are the active external tokens.
-    pub(crate) fn external_is(&self, creds: &Credentials) -> bool {
+    pub(super) fn external_is(&self, creds: &Credentials) -> bool {
         read_lock(&self.state)
             .external
             .as_ref()
@@ -173,20 +72,23 @@ impl Shared {
     }
 }
 
-/// The spawned body of one host refresh: ask, validate, apply if still current.
+/// The spawned body of one host refresh: ask (within the one deadline), validate, apply if
+/// still current.
 async fn run_chatgpt_refresh(
     sh: Arc<Shared>,
     refresher: Arc<dyn ExternalAuthRefresher>,
     rejected: Credentials,
     reason: RefreshReason,
 ) -> Result<(), RefreshError> {
+    let timeout = sh.cfg.external_refresh_timeout;
     let ctx = ExternalAuthRefreshContext {
         reason,
         previous_account_id: rejected.account_id().map(str::to_owned),
+        timeout,
     };
-    let tokens = tokio::time::timeout(sh.cfg.external_refresh_timeout, refresher.refresh(ctx))
+    let tokens = tokio::time::timeout(timeout, refresher.refresh(ctx))
         .await
-        .map_err(|_| timed_out(&sh))??;
+        .map_err(|_| RefreshError::timed_out(timeout))??;
     let creds = validate_external(&sh, &tokens).map_err(|e| match e {
         AuthError::MissingChatgptMetadata => RefreshError::transient(e.to_string()),
         AuthError::InvalidAccessToken(why) => {
@@ -208,10 +110,7 @@ async fn run_chatgpt_refresh(
     {
         st.external = Some(creds);
         sh.commit(st);
-        tracing::debug!(
-            reason = reason.as_str(),
-            "external ChatGPT tokens refreshed"
-        );
+        tracing::debug!(?reason, "external ChatGPT tokens refreshed");
     } else {
         tracing::debug!("external refresh result dropped: the tokens changed meanwhile");
     }

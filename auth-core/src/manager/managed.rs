@@ -12,7 +12,7 @@ use crate::store::lock::AuthFileLock;
 use crate::store::StoreMode;
 
 impl AuthManager {
-    /// The guarded managed refresh (`account/read {refreshToken:true}`); a no-op for
+    /// The guarded managed refresh, when the host asks for fresh tokens; a no-op for
     /// external tokens and API keys.
     pub async fn refresh_managed(&self) -> Result<(), RefreshError> {
         match self.shared.current(now_ms()) {

@@ -1,4 +1,6 @@
-//! `AuthManager`: the cached credentials, their precedence, and the hot path `auth()`.
+//! `AuthManager`: the account's cached credentials, their precedence, and the hot path
+//! `auth()`. A provider whose token comes from its `[auth]` command has a
+//! [`BearerManager`] of its own instead; both hand out an [`UnauthorizedRecovery`] (§4.3).
 //!
 //! State lives in one `RwLock` that is never held across an `.await`: `auth()` and
 //! `snapshot()` take it for reading, clone an `Arc` and let go. Changes go through
@@ -6,10 +8,15 @@
 //! refresh waiters. Another process's rewrite of `auth.json` is noticed by a `stat` at
 //! most once a second (and by the reload step of 401 recovery).
 
+mod bearer;
 mod external;
 mod login;
 mod managed;
+pub mod recovery;
 mod state;
+
+pub use bearer::BearerManager;
+pub use recovery::UnauthorizedRecovery;
 
 use state::{base_state, load_file};
 
@@ -22,8 +29,7 @@ use tokio::sync::watch;
 
 use crate::credentials::{AccountState, CredentialSource, Credentials};
 use crate::error::{AuthError, RefreshError};
-use crate::recovery::UnauthorizedRecovery;
-use crate::refresh::external::{ExternalAuthRefresher, RefreshReason, RefresherKind};
+use crate::refresh::external::{ExternalAuthRefresher, RefreshReason};
 use crate::refresh::token_endpoint::TokenEndpoint;
 use crate::secret::Secret;
 use crate::single_flight::SingleFlight;
@@ -74,7 +80,7 @@ enum Stored {
     Loaded(Option<Credentials>),
     Corrupt(String),
     /// `auth.json` exists but cannot be read (a directory, no permission): the OS error
-    /// kind, reported as an I/O error on the store (docs/protocol.md §1.3, -32603).
+    /// kind, reported as an I/O error on the store (docs/protocol.md §1.3).
     Unreadable(std::io::ErrorKind, String),
 }
 
@@ -85,7 +91,7 @@ struct State {
     stamp: Option<FileStamp>,
 }
 
-/// What a manager and the bearer managers derived from it share.
+/// The manager's state, also held by the refresh tasks it spawns.
 pub(crate) struct Shared {
     cfg: AuthManagerConfig,
     auth_path: PathBuf,
@@ -112,20 +118,11 @@ pub(crate) struct Shared {
     storage_tx: watch::Sender<Option<String>>,
 }
 
-/// Per-manager parts: a derived bearer manager has its own refresher and token.
-#[derive(Default)]
-struct Local {
-    /// True while a `Bearer` refresher is registered (read on every `auth()`).
-    is_bearer: std::sync::atomic::AtomicBool,
-    refresher: RwLock<Option<Arc<dyn ExternalAuthRefresher>>>,
-    bearer: RwLock<Option<Credentials>>,
-    bearer_flight: SingleFlight,
-}
-
-/// The credential manager. See the crate docs for the modes and precedence.
+/// The account's credential manager. See the crate docs for the modes and precedence.
 pub struct AuthManager {
     shared: Arc<Shared>,
-    local: Arc<Local>,
+    /// The host's refresher of external ChatGPT tokens, once registered.
+    refresher: RwLock<Option<Arc<dyn ExternalAuthRefresher>>>,
 }
 
 const PROACTIVE_OFF: u64 = u64::MAX;
@@ -195,21 +192,16 @@ impl AuthManager {
         };
         Arc::new(AuthManager {
             shared: Arc::new(shared),
-            local: Arc::new(Local::default()),
+            refresher: RwLock::new(None),
         })
     }
 
-    /// The credentials for a provider request. Resolves a bearer source first; runs a
-    /// proactive managed refresh (exp within 5 min or 8 days old) and, when enabled, a
-    /// proactive external refresh; a failed proactive refresh returns the current ones.
-    /// Host-pushed tokens that a provider refused while their refresh is still running are
-    /// not handed out: the call waits for that refresh and returns what it left.
+    /// The credentials for a provider request. Runs a proactive managed refresh (exp
+    /// within 5 min or 8 days old) and, when enabled, a proactive external refresh; a
+    /// failed proactive refresh returns the current ones. Host-pushed tokens that a
+    /// provider refused while their refresh is still running are not handed out: the call
+    /// waits for that refresh and returns what it left.
     pub async fn auth(&self) -> Result<Option<Credentials>, AuthError> {
-        if self.local.is_bearer.load(Ordering::Acquire) {
-            if let Some(r) = self.bearer_refresher() {
-                return self.bearer_auth(r).await.map(Some);
-            }
-        }
         let now = now_ms();
         let Some(mut creds) = self.shared.current(now)? else {
             return Ok(None);
@@ -256,9 +248,6 @@ impl AuthManager {
 
     /// The current credentials: no refresh, never waits on one.
     pub fn snapshot(&self) -> Result<Option<Credentials>, AuthError> {
-        if self.bearer_refresher().is_some() {
-            return Ok(read_lock(&self.local.bearer).clone());
-        }
         self.shared.current(now_ms())
     }
 
@@ -272,19 +261,15 @@ impl AuthManager {
         self.shared.permanent_for(creds).is_some()
     }
 
-    /// Registers the refresher (one at a time). A `Bearer` one makes this manager return
-    /// the source's token as API-key-style credentials.
+    /// Registers the host's refresher of external ChatGPT tokens (§3.5); a second one
+    /// replaces the first.
     pub fn set_external_refresher(&self, r: Arc<dyn ExternalAuthRefresher>) {
-        let bearer = r.kind() == RefresherKind::Bearer;
-        *write_lock(&self.local.refresher) = Some(r);
-        self.local.is_bearer.store(bearer, Ordering::Release);
+        *write_lock(&self.refresher) = Some(r);
     }
 
-    /// Removes the refresher.
+    /// Removes the refresher: a 401 on external tokens then has no recovery.
     pub fn clear_external_refresher(&self) {
-        *write_lock(&self.local.refresher) = None;
-        self.local.is_bearer.store(false, Ordering::Release);
-        *write_lock(&self.local.bearer) = None;
+        *write_lock(&self.refresher) = None;
     }
 
     /// §3.6: refresh external tokens whose `exp` is within `ahead`; `None` = off.
@@ -295,23 +280,9 @@ impl AuthManager {
         self.shared.proactive_ahead_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// A manager for one provider: shares this one's state, workspace and locks, but its
-    /// `auth()` returns `r`'s bearer token as API-key-style credentials.
-    pub fn with_external_bearer_refresher(
-        self: &Arc<Self>,
-        r: Arc<dyn ExternalAuthRefresher>,
-    ) -> Arc<AuthManager> {
-        let derived = AuthManager {
-            shared: self.shared.clone(),
-            local: Arc::new(Local::default()),
-        };
-        derived.set_external_refresher(r);
-        Arc::new(derived)
-    }
-
     /// The 401 recovery sequence for `rejected` (§4.3).
     pub fn unauthorized_recovery(self: &Arc<Self>, rejected: &Credentials) -> UnauthorizedRecovery {
-        UnauthorizedRecovery::new(self.clone(), rejected.clone())
+        UnauthorizedRecovery::account(self.clone(), rejected.clone())
     }
 
     /// Why refreshed managed tokens are held in memory only (writing `auth.json` failed),
@@ -331,18 +302,8 @@ impl AuthManager {
         self.shared.account_tx.subscribe()
     }
 
-    pub(crate) fn refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
-        read_lock(&self.local.refresher).clone()
-    }
-
-    pub(crate) fn bearer_refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
-        self.refresher()
-            .filter(|r| r.kind() == RefresherKind::Bearer)
-    }
-
-    pub(crate) fn chatgpt_refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
-        self.refresher()
-            .filter(|r| r.kind() == RefresherKind::Chatgpt)
+    fn refresher(&self) -> Option<Arc<dyn ExternalAuthRefresher>> {
+        read_lock(&self.refresher).clone()
     }
 
     fn external_due(&self, creds: &Credentials, now: i64) -> bool {
@@ -355,7 +316,7 @@ impl AuthManager {
         };
         // Cheap checks first: most calls see a token far from expiry.
         let ahead = i64::try_from(ahead).unwrap_or(i64::MAX);
-        if !crate::jwt::expires_within(exp, now, ahead) || self.chatgpt_refresher().is_none() {
+        if !crate::jwt::expires_within(exp, now, ahead) || self.refresher().is_none() {
             return false;
         }
         let mut tried = lock(&self.shared.proactive_tried);
@@ -364,11 +325,5 @@ impl AuthManager {
         }
         *tried = Some(creds.bearer_token().clone());
         true
-    }
-}
-
-impl AuthManager {
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
     }
 }

@@ -16,9 +16,8 @@ use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::RefreshError;
-use crate::refresh::external::{ExternalAuthRefreshContext, ExternalAuthRefresher, RefresherKind};
+use crate::refresh::external::BearerSource;
 use crate::secret::Secret;
-use crate::tokens::ExternalAuthTokens;
 
 /// The most of the command's stdout that is read; more fails the run.
 pub const STDOUT_LIMIT: usize = 64 * 1024;
@@ -50,7 +49,8 @@ struct Cache {
     running: Option<Run>,
 }
 
-/// Runs the command for a token; one run at a time; implements the Bearer refresher.
+/// Runs the command for a token; one run at a time; the [`BearerSource`] of a
+/// [`BearerManager`](crate::BearerManager).
 pub struct CommandBearerSource {
     cfg: Arc<CommandAuthConfig>,
     cache: Mutex<Cache>,
@@ -254,21 +254,14 @@ fn describe(status: ExitStatus) -> String {
 }
 
 #[async_trait::async_trait]
-impl ExternalAuthRefresher for CommandBearerSource {
-    fn kind(&self) -> RefresherKind {
-        RefresherKind::Bearer
+impl BearerSource for CommandBearerSource {
+    /// The cached token while it is fresh, else a run.
+    async fn resolve(&self) -> Result<Option<Secret>, RefreshError> {
+        self.token(true).await.map(Some)
     }
 
-    async fn resolve(&self) -> Result<Option<ExternalAuthTokens>, RefreshError> {
-        let token = self.token(true).await?;
-        Ok(Some(ExternalAuthTokens::access_token_only(token.expose())))
-    }
-
-    async fn refresh(
-        &self,
-        _ctx: ExternalAuthRefreshContext,
-    ) -> Result<ExternalAuthTokens, RefreshError> {
-        let token = self.token(false).await?;
-        Ok(ExternalAuthTokens::access_token_only(token.expose()))
+    /// A new run, whatever is cached.
+    async fn refresh(&self) -> Result<Secret, RefreshError> {
+        self.token(false).await
     }
 }

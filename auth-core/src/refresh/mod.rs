@@ -1,5 +1,5 @@
-//! Ways to get new tokens: the host/bearer refresher trait, the provider command,
-//! and the managed ChatGPT token endpoint.
+//! Ways to get new tokens: the host refresher and bearer source traits, the provider
+//! command, and the managed ChatGPT token endpoint.
 
 pub mod command;
 pub mod external;

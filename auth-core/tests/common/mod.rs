@@ -139,33 +139,26 @@ impl TokenServer {
     }
 }
 
-/// A ChatGPT (or bearer) refresher that counts calls and answers from a queue-less script.
+/// A host refresher of ChatGPT tokens that counts calls and answers from a queue-less
+/// script.
 pub struct ScriptedRefresher {
-    pub kind: RefresherKind,
     pub calls: AtomicUsize,
     pub contexts: Mutex<Vec<ExternalAuthRefreshContext>>,
     pub delay: Duration,
     pub answer: Mutex<Result<ExternalAuthTokens, RefreshError>>,
-    pub resolved: Mutex<Option<ExternalAuthTokens>>,
 }
 
 impl ScriptedRefresher {
-    pub fn new(kind: RefresherKind, answer: Result<ExternalAuthTokens, RefreshError>) -> Arc<Self> {
-        Self::slow(kind, answer, Duration::ZERO)
+    pub fn new(answer: Result<ExternalAuthTokens, RefreshError>) -> Arc<Self> {
+        Self::slow(answer, Duration::ZERO)
     }
 
-    pub fn slow(
-        kind: RefresherKind,
-        answer: Result<ExternalAuthTokens, RefreshError>,
-        delay: Duration,
-    ) -> Arc<Self> {
+    pub fn slow(answer: Result<ExternalAuthTokens, RefreshError>, delay: Duration) -> Arc<Self> {
         Arc::new(ScriptedRefresher {
-            kind,
             calls: AtomicUsize::new(0),
             contexts: Mutex::new(Vec::new()),
             delay,
             answer: Mutex::new(answer),
-            resolved: Mutex::new(None),
         })
     }
 
@@ -176,14 +169,6 @@ impl ScriptedRefresher {
 
 #[async_trait::async_trait]
 impl ExternalAuthRefresher for ScriptedRefresher {
-    fn kind(&self) -> RefresherKind {
-        self.kind
-    }
-
-    async fn resolve(&self) -> Result<Option<ExternalAuthTokens>, RefreshError> {
-        Ok(self.resolved.lock().unwrap().clone())
-    }
-
     async fn refresh(
         &self,
         ctx: ExternalAuthRefreshContext,
@@ -191,11 +176,43 @@ impl ExternalAuthRefresher for ScriptedRefresher {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.contexts.lock().unwrap().push(ctx);
         tokio::time::sleep(self.delay).await;
+        self.answer.lock().unwrap().clone()
+    }
+}
+
+/// A bearer source that counts refreshes, answers from a script, and resolves to the
+/// last refreshed token (or to `resolved` when set first).
+pub struct ScriptedBearer {
+    pub calls: AtomicUsize,
+    pub answer: Mutex<Result<Secret, RefreshError>>,
+    pub resolved: Mutex<Option<Secret>>,
+}
+
+impl ScriptedBearer {
+    pub fn new(answer: Result<&str, RefreshError>) -> Arc<Self> {
+        Arc::new(ScriptedBearer {
+            calls: AtomicUsize::new(0),
+            answer: Mutex::new(answer.map(Secret::new)),
+            resolved: Mutex::new(None),
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl BearerSource for ScriptedBearer {
+    async fn resolve(&self) -> Result<Option<Secret>, RefreshError> {
+        Ok(self.resolved.lock().unwrap().clone())
+    }
+
+    async fn refresh(&self) -> Result<Secret, RefreshError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let answer = self.answer.lock().unwrap().clone();
         if let Ok(t) = &answer {
-            if self.kind == RefresherKind::Bearer {
-                *self.resolved.lock().unwrap() = Some(t.clone());
-            }
+            *self.resolved.lock().unwrap() = Some(t.clone());
         }
         answer
     }
