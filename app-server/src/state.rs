@@ -72,12 +72,12 @@ impl AppState {
         let providers: BTreeMap<String, ProviderRuntime> = config
             .model_providers
             .iter()
-            .map(|(id, provider)| (id.clone(), ProviderRuntime::new(&config, provider, &auth)))
+            .map(|(id, provider)| (id.clone(), ProviderRuntime::new(provider, &auth)))
             .collect();
         let active = providers
             .get(&config.model_provider)
             .cloned()
-            .unwrap_or_else(|| ProviderRuntime::new(&config, config.active_provider(), &auth));
+            .unwrap_or_else(|| ProviderRuntime::new(config.active_provider(), &auth));
         Arc::new(AppState {
             config,
             home,
@@ -102,7 +102,7 @@ pub struct ProviderRuntime {
 }
 
 impl ProviderRuntime {
-    fn new(config: &Config, provider: &ProviderConfig, account: &Arc<AuthManager>) -> Self {
+    fn new(provider: &ProviderConfig, account: &Arc<AuthManager>) -> Self {
         let auth = if provider.requires_openai_auth {
             ProviderAuthSource::Account(account.clone())
         } else if let Some(name) = &provider.env_key {
@@ -115,10 +115,7 @@ impl ProviderRuntime {
                 refresh_interval: Duration::from_millis(cmd.refresh_interval_ms),
                 cwd: cmd.cwd.clone(),
             });
-            ProviderAuthSource::Command(BearerManager::new(
-                Arc::new(source),
-                config.external_refresh_timeout(),
-            ))
+            ProviderAuthSource::Command(BearerManager::new(Arc::new(source)))
         } else {
             ProviderAuthSource::None
         };

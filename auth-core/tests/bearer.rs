@@ -11,7 +11,7 @@ use common::*;
 
 /// A bearer manager with the contract's default re-run deadline.
 fn bearer(source: Arc<dyn BearerSource>) -> Arc<BearerManager> {
-    BearerManager::new(source, Duration::from_secs(5))
+    BearerManager::new(source)
 }
 
 #[tokio::test]

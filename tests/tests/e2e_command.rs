@@ -27,26 +27,31 @@ fn toml_args(args: &[&str]) -> String {
 /// A session whose provider `corp` (at the mock) gets its bearer from
 /// `authbridge-test-cmd <args>`, killed after `timeout_ms`.
 async fn command_session(valid: &[&str], args: &[&str], timeout_ms: u64) -> Session {
-    SessionBuilder {
+    let builder = SessionBuilder {
         mock: MockOptions::with_tokens(valid.iter().map(|s| s.to_string())),
         ..SessionBuilder::default()
-    }
-    .config("model_provider=corp")
-    .config("model_providers.corp.name=Corp")
-    .config("model_providers.corp.base_url={mock_url}")
-    .config(&format!(
-        "model_providers.corp.auth.command=\"{}\"",
-        test_cmd().display().to_string().replace('\\', "\\\\")
-    ))
-    .config(&format!(
-        "model_providers.corp.auth.args={}",
-        toml_args(args)
-    ))
-    .config(&format!(
-        "model_providers.corp.auth.timeout_ms={timeout_ms}"
-    ))
-    .start()
-    .await
+    };
+    command_config(builder, args, timeout_ms).start().await
+}
+
+/// `builder` with provider `corp` (at the mock) getting its bearer from
+/// `authbridge-test-cmd <args>`, killed after `timeout_ms`.
+fn command_config(builder: SessionBuilder, args: &[&str], timeout_ms: u64) -> SessionBuilder {
+    builder
+        .config("model_provider=corp")
+        .config("model_providers.corp.name=Corp")
+        .config("model_providers.corp.base_url={mock_url}")
+        .config(&format!(
+            "model_providers.corp.auth.command=\"{}\"",
+            test_cmd().display().to_string().replace('\\', "\\\\")
+        ))
+        .config(&format!(
+            "model_providers.corp.auth.args={}",
+            toml_args(args)
+        ))
+        .config(&format!(
+            "model_providers.corp.auth.timeout_ms={timeout_ms}"
+        ))
 }
 
 fn failure_message(done: &Value) -> String {
@@ -154,6 +159,30 @@ async fn a_failing_command_fails_the_turn_with_its_exit_status_and_stderr() {
         "{message}"
     );
     assert_eq!(s.mock.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_rerun_after_a_401_is_bounded_by_the_commands_own_timeout_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("ran");
+    // The provider refuses the first token; the re-run hangs. The host-refresh deadline
+    // (300 ms) is not the command's: the turn fails at the command's 1500 ms, saying so.
+    let s = SessionBuilder {
+        mock: MockOptions::with_tokens(Vec::<String>::new()),
+        ..SessionBuilder::default()
+    }
+    .config("external_auth_refresh_timeout_ms=300");
+    let s = command_config(s, &["once", mark.to_str().unwrap(), "refused-token"], 1500)
+        .start()
+        .await;
+    let started = Instant::now();
+    let message = failure_message(&s.turn("hi").await);
+    assert!(message.contains("` timed out after 1500ms"), "{message}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(
+        s.mock.authorizations(),
+        vec![Some("Bearer refused-token".to_owned())]
+    );
 }
 
 /// A listener the command's child connects to; `wait_gone` sees the connection close,

@@ -6,7 +6,6 @@
 //! recovery is to ask the source again.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use crate::credentials::{CredentialSource, Credentials};
 use crate::error::RefreshError;
@@ -20,20 +19,18 @@ use crate::tokens::check_header_value;
 /// The credential manager of a provider whose token comes from a bearer source.
 pub struct BearerManager {
     source: Arc<dyn BearerSource>,
-    refresh_timeout: Duration,
     /// The token of the last run, once it is known to be usable in a header.
     token: Arc<RwLock<Option<Credentials>>>,
     flight: SingleFlight,
 }
 
 impl BearerManager {
-    /// A manager for `source`. A re-run after a 401 fails with `auth refresh request timed
-    /// out after <N>ms` once `refresh_timeout` (`external_auth_refresh_timeout_ms`) has
-    /// passed; the source's own deadline (the command's `timeout_ms`) applies inside it.
-    pub fn new(source: Arc<dyn BearerSource>, refresh_timeout: Duration) -> Arc<BearerManager> {
+    /// A manager for `source`. Every run, first or after a 401, is bounded by the source's
+    /// own deadline (the command's `timeout_ms`) and by nothing else, so its timeout
+    /// message is the source's.
+    pub fn new(source: Arc<dyn BearerSource>) -> Arc<BearerManager> {
         Arc::new(BearerManager {
             source,
-            refresh_timeout,
             token: Arc::new(RwLock::new(None)),
             flight: SingleFlight::default(),
         })
@@ -86,11 +83,8 @@ impl BearerManager {
             };
             let joined = self.flight.join_or_start(&key, cause, || {
                 let (source, slot) = (self.source.clone(), self.token.clone());
-                let timeout = self.refresh_timeout;
                 async move {
-                    let token = tokio::time::timeout(timeout, source.refresh())
-                        .await
-                        .map_err(|_| RefreshError::timed_out(timeout))??;
+                    let token = source.refresh().await?;
                     remember(&slot, token)?;
                     Ok(())
                 }

@@ -45,7 +45,9 @@ pub trait ExternalAuthRefresher: Send + Sync + 'static {
 
 /// A provider's bearer token from outside auth-core (the `[auth]` command, §5). The
 /// [`BearerManager`](crate::BearerManager) asks `resolve` on every `auth()` and `refresh`
-/// after a 401 (through its single flight, with a deadline).
+/// after a 401 (through its single flight). The manager adds no deadline of its own: an
+/// implementation bounds each call itself (the command source by its `timeout_ms`) and says
+/// so in its error.
 #[async_trait::async_trait]
 pub trait BearerSource: Send + Sync + 'static {
     /// The source's current token without forcing a new one; `None` means "use the token

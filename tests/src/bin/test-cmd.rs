@@ -4,6 +4,8 @@
 //! ```text
 //! authbridge-test-cmd print <token>            print the token and exit 0
 //! authbridge-test-cmd count <file> <prefix>    add 1 to the number in <file>; print <prefix><n>
+//! authbridge-test-cmd once <file> <token>     first run: print the token, create <file>;
+//!                                              later runs (the file exists): hang
 //! authbridge-test-cmd fail <code> <message>    print the message on stderr, exit with <code>
 //! authbridge-test-cmd hang                     never exit (gives up after 10 minutes)
 //! authbridge-test-cmd flood <stdout|stderr> <bytes>   write that many bytes, then exit 0
@@ -42,6 +44,18 @@ fn main() -> ExitCode {
                 return ExitCode::from(9);
             }
             println!("  {}{n}  ", arg(2));
+            ExitCode::SUCCESS
+        }
+        "once" => {
+            // The first run prints the token and leaves a mark; every later run hangs.
+            if std::fs::metadata(arg(1)).is_ok() {
+                std::thread::sleep(GIVE_UP);
+                return ExitCode::FAILURE;
+            }
+            if std::fs::write(arg(1), "ran").is_err() {
+                return ExitCode::from(9);
+            }
+            println!("{}", arg(2));
             ExitCode::SUCCESS
         }
         "fail" => {
