@@ -10,7 +10,7 @@ fn load(toml_text: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
 }
 
 #[test]
-fn an_empty_home_gives_the_contract_defaults() {
+fn an_empty_home_gives_the_documented_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let c = Config::load(dir.path(), &[]).unwrap();
     assert_eq!(c.model_provider, "openai");

@@ -1,6 +1,6 @@
 //! Typed errors: `AuthError` (credentials unusable) and `RefreshError` (a refresh failed).
 //!
-//! Display texts say what happened, in the contract's words where the app-server passes
+//! Display texts say what happened, in the documented words where the app-server passes
 //! them on as they are; none names a method or an error code (the app-server maps the
 //! variants to those), and none ever contains a token.
 
@@ -57,7 +57,7 @@ pub enum AuthError {
     },
 }
 
-/// How a login field is named in messages: the words the contract already uses for the
+/// How a login field is named in messages: the words docs/protocol.md already uses for the
 /// key and the token (`invalid api key: …`, `invalid access token: …`), the field's own
 /// name for the others.
 fn field_words(field: &str) -> &str {

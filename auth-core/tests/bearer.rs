@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use authbridge_auth_core::*;
 use common::*;
 
-/// A bearer manager with the contract's default re-run deadline.
+/// A bearer manager for a source (its runs bounded by the source alone).
 fn bearer(source: Arc<dyn BearerSource>) -> Arc<BearerManager> {
     BearerManager::new(source)
 }
@@ -172,7 +172,7 @@ async fn a_relative_command_resolves_against_cwd() {
 }
 
 #[tokio::test]
-async fn command_failures_are_worded_as_the_contract_says() {
+async fn command_failures_are_worded_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let fail = script(dir.path(), "fail", "echo 'no creds here' >&2; exit 3");
     let empty = script(dir.path(), "empty", "printf '  \\n'");

@@ -94,7 +94,7 @@ async fn a_refresh_without_id_token_keeps_the_old_one() {
 }
 
 #[tokio::test]
-async fn each_failure_is_classified_with_the_contract_words() {
+async fn each_failure_is_classified_with_the_documented_words() {
     let cases = [
         (400, json!({"error": {"code": "refresh_token_expired"}}), true,
          "Your access token could not be refreshed because your refresh token has expired. Please log out and sign in again."),

@@ -35,8 +35,8 @@ impl MessageSchema {
 }
 
 /// The schema of `T` as its receiver reads it: what the sender writes (serialize
-/// contract, so always-present `null` fields are required) for messages the server sends,
-/// what the server accepts (deserialize contract, defaults optional) for the host's.
+/// shape, so always-present `null` fields are required) for messages the server sends,
+/// what the server accepts (deserialize shape, defaults optional) for the host's.
 fn schema_of<T: JsonSchema>(sender: &str) -> Value {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
     let settings = if sender == "host" {
@@ -87,7 +87,7 @@ where
     });
 }
 
-/// Every message of the contract.
+/// Every message of docs/protocol.md.
 pub fn all() -> Vec<MessageSchema> {
     let mut out = Vec::new();
     request::<handshake::Initialize>("host", &mut out);

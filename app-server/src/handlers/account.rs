@@ -1,5 +1,5 @@
 //! The account methods (docs/protocol.md §3): login, read, logout and the legacy status.
-//! Errors carry the contract's exact words and codes.
+//! Errors carry the exact words and codes of docs/protocol.md §3.
 
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ fn state_of(creds: Option<&Credentials>) -> AccountState {
     }
 }
 
-/// The contract's words when host-pushed ChatGPT tokens are active and another kind of
+/// The documented words (docs/protocol.md §3.1) when host-pushed ChatGPT tokens are active and another kind of
 /// login is asked for (docs/protocol.md §3.1, §3.8); auth-core's
 /// `AuthError::ExternalAuthActive` says the same without the method names.
 pub const EXTERNAL_AUTH_ACTIVE: &str = "External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.";

@@ -7,8 +7,8 @@
 //! There is no closing state, on purpose. When the input ends, or the binary is asked to
 //! shut down, the reader reads nothing more, and every message it had read is still
 //! dispatched through this same gate, as if the input were open: a host that writes
-//! `initialize` and a request and closes its input gets both answers (docs/protocol.md,
-//! "Where the contract is silent": the host closes stdin; SIGTERM or SIGINT). A state
+//! `initialize` and a request and closes its input gets both answers (docs/protocol.md
+//! §8.1: the host closes stdin; SIGTERM or SIGINT). A state
 //! that refused requests once the end began would break that promise, and no message
 //! comes after the last one read, so it would have nothing else to refuse. The end shows
 //! elsewhere: pending server→host requests fail at once, and

@@ -80,7 +80,7 @@ pub enum ProviderError {
     /// stream ended before `response.completed`.
     #[error("{0}")]
     Failed(String),
-    /// A 2xx reply whose body is not what the contract says (e.g. a model list that is not
+    /// A 2xx reply whose body is not what docs/protocol.md says (e.g. a model list that is not
     /// `{"data":[{"id":…}]}`).
     #[error("{0}")]
     InvalidResponse(String),

@@ -60,7 +60,7 @@ pub struct AuthManagerConfig {
 }
 
 impl AuthManagerConfig {
-    /// The contract's defaults with this `auth_dir`.
+    /// The documented defaults (docs/config.md) with this `auth_dir`.
     pub fn new(auth_dir: impl Into<PathBuf>) -> Self {
         AuthManagerConfig {
             auth_dir: auth_dir.into(),
