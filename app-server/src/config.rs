@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use authbridge_auth_core::manager;
 use serde::Deserialize;
 use toml::{Table, Value};
+
+use crate::peer::PeerConfig;
 
 /// Why the configuration could not be loaded. Each message names the file or key.
 #[derive(Debug, thiserror::Error)]
@@ -144,22 +147,22 @@ fn default_model() -> String {
     "gpt-5".into()
 }
 fn default_external_timeout() -> u64 {
-    10_000
+    manager::DEFAULT_EXTERNAL_REFRESH_TIMEOUT.as_millis() as u64
 }
 fn default_refresh_ahead() -> u64 {
     300_000
 }
 fn default_token_url() -> String {
-    "https://auth.openai.com/oauth/token".into()
+    manager::DEFAULT_TOKEN_URL.into()
 }
 fn default_auth_lock_timeout() -> u64 {
-    5_000
+    manager::DEFAULT_LOCK_TIMEOUT.as_millis() as u64
 }
 fn default_token_timeout() -> u64 {
-    30_000
+    manager::DEFAULT_TOKEN_TIMEOUT.as_millis() as u64
 }
 fn default_client_id() -> String {
-    "app_EMoamEEZ73f0CkXaXp7hrann".into()
+    manager::DEFAULT_CLIENT_ID.into()
 }
 fn default_issuer() -> String {
     authbridge_auth_core::login::DEFAULT_ISSUER.into()
@@ -171,13 +174,13 @@ fn default_login_timeout() -> u64 {
     authbridge_auth_core::login::DEFAULT_LOGIN_TIMEOUT.as_millis() as u64
 }
 fn default_max_message_bytes() -> usize {
-    16 * 1024 * 1024
+    PeerConfig::default().max_message_bytes
 }
 fn default_max_in_flight() -> usize {
-    1024
+    PeerConfig::default().max_in_flight_requests
 }
 fn default_max_unsent_output_bytes() -> usize {
-    64 * 1024 * 1024
+    PeerConfig::default().max_unsent_output_bytes
 }
 fn default_command_timeout() -> u64 {
     5_000

@@ -59,6 +59,17 @@ pub struct AuthManagerConfig {
     pub lock_timeout: Duration,
 }
 
+/// The token endpoint of managed ChatGPT refresh (`chatgpt_token_url`).
+pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
+/// The OAuth client id sent to the token endpoint and the issuer (`chatgpt_client_id`).
+pub const DEFAULT_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+/// `chatgpt_token_timeout_ms`.
+pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// `external_auth_refresh_timeout_ms`.
+pub const DEFAULT_EXTERNAL_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+/// `auth_lock_timeout_ms`.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl AuthManagerConfig {
     /// The documented defaults (docs/config.md) with this `auth_dir`.
     pub fn new(auth_dir: impl Into<PathBuf>) -> Self {
@@ -67,11 +78,11 @@ impl AuthManagerConfig {
             store: StoreMode::File,
             env_api_key: None,
             forced_chatgpt_workspace_id: None,
-            token_url: "https://auth.openai.com/oauth/token".into(),
-            client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
-            token_timeout: Duration::from_secs(30),
-            external_refresh_timeout: Duration::from_secs(10),
-            lock_timeout: Duration::from_secs(5),
+            token_url: DEFAULT_TOKEN_URL.into(),
+            client_id: DEFAULT_CLIENT_ID.into(),
+            token_timeout: DEFAULT_TOKEN_TIMEOUT,
+            external_refresh_timeout: DEFAULT_EXTERNAL_REFRESH_TIMEOUT,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
