@@ -161,18 +161,7 @@ impl Host {
 
     /// Writes arbitrary bytes to the server's stdin.
     pub async fn write_raw(&self, bytes: &[u8]) -> Result<(), HostError> {
-        let mut stdin = self.shared.stdin.lock().await;
-        let Some(stdin) = stdin.as_mut() else {
-            return Err(HostError::Io("stdin is closed".into()));
-        };
-        stdin
-            .write_all(bytes)
-            .await
-            .map_err(|e| HostError::Io(e.to_string()))?;
-        stdin
-            .flush()
-            .await
-            .map_err(|e| HostError::Io(e.to_string()))
+        write_stdin(&self.shared, bytes).await
     }
 
     /// Writes one message exactly as given (framed, recorded in the transcript).
@@ -264,6 +253,12 @@ impl Host {
     /// Every message received so far, in order.
     pub fn messages(&self) -> Vec<Value> {
         lock(&self.shared.inbox).all.clone()
+    }
+
+    /// The messages received after the first `before` (see [`Host::messages`]).
+    pub fn messages_after(&self, before: usize) -> Vec<Value> {
+        let mut all = self.messages();
+        all.split_off(before.min(all.len()))
     }
 
     /// Every notification received so far (consumed or not), in order.
@@ -373,13 +368,17 @@ async fn send(shared: &Shared, mut message: Value) -> Result<(), HostError> {
         }
     }
     shared.transcript.record(Direction::Sent, &message);
-    let bytes = encode(shared.framing, &message);
+    write_stdin(shared, &encode(shared.framing, &message)).await
+}
+
+/// Writes and flushes `bytes` on the server's stdin.
+async fn write_stdin(shared: &Shared, bytes: &[u8]) -> Result<(), HostError> {
     let mut stdin = shared.stdin.lock().await;
     let Some(stdin) = stdin.as_mut() else {
         return Err(HostError::Io("stdin is closed".into()));
     };
     stdin
-        .write_all(&bytes)
+        .write_all(bytes)
         .await
         .map_err(|e| HostError::Io(e.to_string()))?;
     stdin

@@ -112,7 +112,6 @@ impl Jwt {
     }
 }
 
-/// Mints a token for an arbitrary claims value.
 /// The kit's everyday token: account `org-1`, plan `pro`, valid for an hour, made unique by
 /// `tag` (its `jti`), so two tags never mint the same token.
 pub fn tagged(tag: &str) -> String {
@@ -124,6 +123,17 @@ pub fn tagged(tag: &str) -> String {
         .mint()
 }
 
+/// A token of `user@example.com` for `account_id` on `plan`, valid for an hour.
+pub fn for_account(account_id: &str, plan: &str) -> String {
+    Jwt::new()
+        .email("user@example.com")
+        .account(account_id)
+        .plan(plan)
+        .exp_in(Duration::from_secs(3600))
+        .mint()
+}
+
+/// Mints a token for an arbitrary claims value.
 pub fn mint_claims(claims: &Value) -> String {
     let header = json!({"alg": "none", "typ": "JWT"});
     format!(

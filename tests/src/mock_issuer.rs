@@ -17,7 +17,6 @@
 //! [`MockIssuer::set_account`]: a token "for another workspace").
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,9 +29,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 
 use crate::jwt::Jwt;
+use crate::loopback::{json_response, lock, respond, Binding, LoopbackServer, Shutdown};
 use crate::token_endpoint::IssuedTokens;
 
 /// How `/oauth/authorize` answers.
@@ -110,29 +109,21 @@ struct Inner {
     settings: Mutex<Settings>,
     records: Mutex<Records>,
     counter: AtomicUsize,
-    base: Mutex<String>,
-    shutdown: watch::Receiver<bool>,
+    base: String,
+    shutdown: Shutdown,
 }
 
 /// A running mock issuer. Dropping it stops the server.
 pub struct MockIssuer {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    server: LoopbackServer,
 }
 
 impl MockIssuer {
     /// Starts an issuer that approves every sign-in for `org-1` (plan `plus`,
     /// `user@example.com`).
     pub async fn start() -> std::io::Result<MockIssuer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let binding = Binding::new().await?;
         let inner = Arc::new(Inner {
             settings: Mutex::new(Settings {
                 authorize: AuthorizeMode::Approve,
@@ -145,28 +136,16 @@ impl MockIssuer {
             }),
             records: Mutex::new(Records::default()),
             counter: AtomicUsize::new(0),
-            base: Mutex::new(format!("http://{addr}")),
-            shutdown: shutdown_rx,
+            base: format!("http://{}", binding.addr()),
+            shutdown: binding.shutdown(),
         });
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let mut stop = shutdown.subscribe();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            let _ = serve.await;
-        });
-        Ok(MockIssuer {
-            inner,
-            addr,
-            shutdown,
-            task,
-        })
+        let server = binding.serve(Router::new().fallback(handle).with_state(inner.clone()));
+        Ok(MockIssuer { inner, server })
     }
 
     /// `http://127.0.0.1:PORT` (what `chatgpt_issuer` is set to).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url("")
     }
 
     /// `<url>/oauth/token`.
@@ -244,24 +223,11 @@ impl MockIssuer {
     }
 }
 
-impl Drop for MockIssuer {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
-fn respond(status: u16, content_type: &str, body: String) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Body::from(body))
-        .unwrap_or_default()
-}
-
 fn oauth_error(status: u16, code: &str, description: &str) -> Response {
-    let body = json!({"error": code, "error_description": description});
-    respond(status, "application/json", body.to_string())
+    json_response(
+        status,
+        &json!({"error": code, "error_description": description}),
+    )
 }
 
 fn redirect(location: &str) -> Response {
@@ -317,7 +283,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         ("POST", "/oauth/token") => token(&inner, body_params(&bytes)).await,
         ("POST", "/api/accounts/deviceauth/usercode") => usercode(&inner, body_params(&bytes)),
         ("POST", "/api/accounts/deviceauth/token") => device_token(&inner, body_params(&bytes)),
-        _ => respond(404, "text/plain", "no such route".into()),
+        _ => respond(404, "text/plain", "no such route"),
     }
 }
 
@@ -330,7 +296,7 @@ fn authorize(inner: &Inner, q: HashMap<String, String>) -> Response {
         || get("client_id").is_empty()
         || get("redirect_uri").is_empty()
     {
-        return respond(400, "text/plain", "bad authorize request".into());
+        return respond(400, "text/plain", "bad authorize request");
     }
     let mode = lock(&inner.settings).authorize.clone();
     let redirect_uri = get("redirect_uri");
@@ -386,7 +352,7 @@ fn issue(inner: &Inner) -> Response {
     r.unused_refresh.insert(t.refresh_token.clone());
     r.issued.push(t.clone());
     let body = json!({"id_token": t.id_token, "access_token": t.access_token, "refresh_token": t.refresh_token, "token_type": "Bearer", "expires_in": 3600});
-    respond(200, "application/json", body.to_string())
+    json_response(200, &body)
 }
 
 async fn token(inner: &Inner, p: HashMap<String, String>) -> Response {
@@ -403,9 +369,8 @@ async fn token(inner: &Inner, p: HashMap<String, String>) -> Response {
                     return oauth_error(status, &code, "the issuer refused the code")
                 }
                 ExchangeMode::Hang => {
-                    let mut stop = inner.shutdown.clone();
-                    let _ = stop.wait_for(|s| *s).await;
-                    return respond(503, "text/plain", "shutting down".into());
+                    inner.shutdown.wait().await;
+                    return respond(503, "text/plain", "shutting down");
                 }
                 ExchangeMode::Delay(d) => tokio::time::sleep(d).await,
                 ExchangeMode::Issue => {}
@@ -446,7 +411,7 @@ async fn token(inner: &Inner, p: HashMap<String, String>) -> Response {
 
 fn usercode(inner: &Inner, p: HashMap<String, String>) -> Response {
     if !lock(&inner.settings).device_enabled {
-        return respond(404, "text/plain", "Not Found".into());
+        return respond(404, "text/plain", "Not Found");
     }
     if p.get("client_id").is_none_or(|c| c.is_empty()) {
         return oauth_error(400, "invalid_client", "client_id is required");
@@ -460,12 +425,12 @@ fn usercode(inner: &Inner, p: HashMap<String, String>) -> Response {
     let body =
         json!({"device_auth_id": d.device_auth_id, "user_code": d.user_code, "interval": "0"});
     lock(&inner.records).devices.push(d);
-    respond(200, "application/json", body.to_string())
+    json_response(200, &body)
 }
 
 fn device_token(inner: &Inner, p: HashMap<String, String>) -> Response {
     if !lock(&inner.settings).device_enabled {
-        return respond(404, "text/plain", "Not Found".into());
+        return respond(404, "text/plain", "Not Found");
     }
     let mut r = lock(&inner.records);
     r.device_polls += 1;
@@ -489,7 +454,7 @@ fn device_token(inner: &Inner, p: HashMap<String, String>) -> Response {
             let verifier = format!("device-verifier-{n}-0123456789abcdefghijklmnopqrstuvwxyz");
             let challenge = challenge_of(&verifier);
             let code = format!("device_code_{n}");
-            let redirect_uri = format!("{}/deviceauth/callback", lock(&inner.base));
+            let redirect_uri = format!("{}/deviceauth/callback", inner.base);
             r.codes
                 .insert(code.clone(), (challenge.clone(), redirect_uri));
             // Approved once: a second poll finds it pending again.
@@ -497,7 +462,7 @@ fn device_token(inner: &Inner, p: HashMap<String, String>) -> Response {
                 d.state = None;
             }
             let body = json!({"authorization_code": code, "code_challenge": challenge, "code_verifier": verifier});
-            respond(200, "application/json", body.to_string())
+            json_response(200, &body)
         }
     }
 }

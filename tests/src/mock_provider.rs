@@ -15,14 +15,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::{watch, Notify};
 
+use crate::loopback::{
+    json_response, lock, respond, Binding, LoopbackServer, RequestLog, Shutdown,
+};
 use crate::sys::raise_nofile_limit;
 
 mod sse;
@@ -111,33 +113,22 @@ struct Inner {
     rate_limit_headers: Mutex<Vec<(String, String)>>,
     usage: Mutex<Value>,
     one_shot: Mutex<VecDeque<Failure>>,
-    recorded: Mutex<Vec<RecordedRequest>>,
-    requests: AtomicUsize,
+    recorded: RequestLog<RecordedRequest>,
     unauthorized: AtomicUsize,
-    arrived: Notify,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 }
 
 /// A running mock provider. Dropping it stops the server.
 pub struct MockProvider {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl MockProvider {
     /// Binds 127.0.0.1:0 and serves until dropped.
     pub async fn start(opts: MockOptions) -> std::io::Result<Self> {
         raise_nofile_limit();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        // Small SSE writes go out at once: without it Nagle's algorithm and the client's
-        // delayed ACK add ~40 ms to a reused connection, and latency figures measure that.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let binding = Binding::new().await?;
         let inner = Arc::new(Inner {
             valid: Mutex::new(opts.valid_tokens.into_iter().collect()),
             expired: Mutex::new(HashSet::new()),
@@ -149,37 +140,23 @@ impl MockProvider {
             rate_limit_headers: Mutex::new(Vec::new()),
             usage: Mutex::new(default_usage()),
             one_shot: Mutex::new(VecDeque::new()),
-            recorded: Mutex::new(Vec::new()),
-            requests: AtomicUsize::new(0),
+            recorded: RequestLog::default(),
             unauthorized: AtomicUsize::new(0),
-            arrived: Notify::new(),
-            shutdown: shutdown_rx,
+            shutdown: binding.shutdown(),
         });
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let mut stop = shutdown.subscribe();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            let _ = serve.await;
-        });
-        Ok(Self {
-            inner,
-            addr,
-            shutdown,
-            task,
-        })
+        let server = binding.serve(Router::new().fallback(handle).with_state(inner.clone()));
+        Ok(Self { inner, server })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:PORT/v1`.
     pub fn url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.server.url("/v1")
     }
 
     /// The ChatGPT base URL served by this mock, e.g. `http://127.0.0.1:PORT/backend-api/codex`
     /// (model calls under it, the usage endpoint at `/backend-api/wham/usage`).
     pub fn chatgpt_url(&self) -> String {
-        format!("http://{}/backend-api/codex", self.addr)
+        self.server.url("/backend-api/codex")
     }
 
     /// Headers put on every later streamed answer (e.g. `x-codex-primary-used-percent`).
@@ -202,7 +179,7 @@ impl MockProvider {
 
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Replaces the set of accepted tokens.
@@ -249,7 +226,15 @@ impl MockProvider {
 
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.inner.recorded).clone()
+        self.inner.recorded.all()
+    }
+
+    /// `(Authorization, ChatGPT-Account-Id)` of every request so far.
+    pub fn credentials_seen(&self) -> Vec<(Option<String>, Option<String>)> {
+        self.requests()
+            .into_iter()
+            .map(|r| (r.authorization, r.account_id))
+            .collect()
     }
 
     /// The `Authorization` header of every request so far.
@@ -262,7 +247,7 @@ impl MockProvider {
 
     /// Number of requests so far.
     pub fn request_count(&self) -> usize {
-        self.inner.requests.load(Ordering::SeqCst)
+        self.inner.recorded.len()
     }
 
     /// Number of 401 answers so far.
@@ -272,28 +257,8 @@ impl MockProvider {
 
     /// Waits until at least `n` requests arrived; false at the deadline.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.inner.arrived.notified();
-            if self.request_count() >= n {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.request_count() >= n;
-            }
-        }
+        self.inner.recorded.wait_for(n, timeout).await
     }
-}
-
-impl Drop for MockProvider {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -315,9 +280,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         accept: header(&parts.headers, "accept"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
-    lock(&inner.recorded).push(recorded.clone());
-    inner.requests.fetch_add(1, Ordering::SeqCst);
-    inner.arrived.notify_waiters();
+    inner.recorded.push(recorded.clone());
 
     let failure = lock(&inner.one_shot)
         .pop_front()
@@ -329,8 +292,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     match failure {
         Some(Failure::Status { status, body }) => return status_response(status, body),
         Some(Failure::StallBeforeHeaders) => {
-            let mut stop = inner.shutdown.clone();
-            let _ = stop.wait_for(|s| *s).await;
+            inner.shutdown.wait().await;
             return status_response(503, "mock provider shutting down".into());
         }
         _ => {}
@@ -342,17 +304,17 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             .iter()
             .map(|id| json!({"id": id, "object": "model"}))
             .collect();
-        return json_response(200, json!({"object": "list", "data": data}));
+        return json_response(200, &json!({"object": "list", "data": data}));
     }
     if recorded.method == "GET" && path.ends_with("/wham/usage") {
-        return json_response(200, lock(&inner.usage).clone());
+        return json_response(200, &lock(&inner.usage));
     }
     if recorded.method == "POST" && path.ends_with("/responses") {
         return sse::stream_response(&inner, failure);
     }
     json_response(
         404,
-        json!({"error": {"message": format!("no route for {} {}", recorded.method, path)}}),
+        &json!({"error": {"message": format!("no route for {} {}", recorded.method, path)}}),
     )
 }
 
@@ -412,27 +374,16 @@ fn check_auth(
 fn unauthorized(message: &str, code: &str) -> Response {
     json_response(
         401,
-        json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}),
+        &json!({"error": {"message": message, "type": "invalid_request_error", "code": code}}),
     )
 }
 
-fn json_response(status: u16, body: Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap_or_default()
-}
-
+/// `body` with the content type it parses as: JSON, else plain text.
 fn status_response(status: u16, body: String) -> Response {
     let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
         "application/json"
     } else {
         "text/plain"
     };
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", content_type)
-        .body(Body::from(body))
-        .unwrap_or_default()
+    respond(status, content_type, body)
 }

@@ -147,6 +147,27 @@ pub fn command<S: AsRef<str>>(home: &Path, overrides: &[S]) -> tokio::process::C
     cmd
 }
 
+/// The server on raw pipes, without the host simulator, for tests that write and read the
+/// bytes themselves: [`command`] with no overrides and `AUTHBRIDGE_API_KEY=api_key`, stdin
+/// and stdout piped, stderr discarded, killed on drop. [`RAW_INITIALIZE`] is the first line
+/// such a test writes.
+///
+/// # Panics
+/// If the process cannot be spawned.
+pub fn spawn_raw(home: &Path, api_key: &str) -> tokio::process::Child {
+    let mut cmd = command::<&str>(home, &[]);
+    cmd.env("AUTHBRIDGE_API_KEY", api_key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd.spawn().expect("spawn authbridge")
+}
+
+/// An `initialize` request as one NDJSON line (id `"init"`).
+pub const RAW_INITIALIZE: &[u8] =
+    b"{\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n";
+
 /// `AUTHBRIDGE_BIN_WRAPPER`, when set and not empty: the program that runs the server.
 pub fn wrapper() -> Option<std::ffi::OsString> {
     std::env::var_os("AUTHBRIDGE_BIN_WRAPPER").filter(|w| !w.is_empty())

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use crate::host::{Host, HostOptions};
 use crate::mock_provider::{MockOptions, MockProvider};
+use crate::refresh_policy::RefreshPolicy;
 use crate::server;
 
 /// Deadline for a whole turn.
@@ -29,6 +30,10 @@ pub struct SessionBuilder {
     pub refresh_timeout_ms: u64,
     /// Send `initialize` (with these capabilities) before returning; `None`: do not.
     pub initialize: Option<Value>,
+    /// Log in with this API key after `initialize` (the mock accepts it).
+    pub api_key: Option<String>,
+    /// Written as `auth.json` into the home before the server starts.
+    pub auth_json: Option<Value>,
 }
 
 impl Default for SessionBuilder {
@@ -40,11 +45,52 @@ impl Default for SessionBuilder {
             env: Vec::new(),
             refresh_timeout_ms: 500,
             initialize: Some(json!({})),
+            api_key: None,
+            auth_json: None,
         }
     }
 }
 
 impl SessionBuilder {
+    /// The default session with a mock that accepts only these tokens.
+    pub fn accepting<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> Self {
+        Self {
+            mock: MockOptions::with_tokens(tokens),
+            ..Self::default()
+        }
+    }
+
+    /// How the host answers `account/chatgptAuthTokens/refresh`.
+    pub fn refresh(mut self, policy: RefreshPolicy) -> Self {
+        self.host.refresh = policy;
+        self
+    }
+
+    /// Logs in with `key` (`account/login/start` `apiKey`) once initialized; the mock
+    /// accepts it.
+    pub fn api_key(mut self, key: &str) -> Self {
+        self.api_key = Some(key.to_owned());
+        self
+    }
+
+    /// A managed login in `auth.json` before the server starts.
+    pub fn auth_json(mut self, auth: &crate::auth_json::ManagedAuth) -> Self {
+        self.auth_json = Some(auth.to_json());
+        self
+    }
+
+    /// The active provider is `corp` (named `Corp`) at the mock, its bearer token from
+    /// `command` (`model_providers.corp.auth.command`; a Windows path's `\` escaped).
+    pub fn command_provider(self, command: &Path) -> Self {
+        self.config("model_provider=corp")
+            .config("model_providers.corp.name=Corp")
+            .config("model_providers.corp.base_url={mock_url}")
+            .config(&format!(
+                "model_providers.corp.auth.command=\"{}\"",
+                command.display().to_string().replace('\\', "\\\\")
+            ))
+    }
+
     /// Adds a `-c key=value` override.
     pub fn config(mut self, key_value: &str) -> Self {
         self.overrides.push(key_value.to_owned());
@@ -61,8 +107,14 @@ impl SessionBuilder {
     ///
     /// # Panics
     /// If the mock, the home or the process cannot be started, or `initialize` fails.
-    pub async fn start(self) -> Session {
+    pub async fn start(mut self) -> Session {
         let home = tempfile::tempdir().expect("temporary home");
+        if let Some(auth) = &self.auth_json {
+            crate::auth_json::write(home.path(), auth);
+        }
+        if let Some(key) = &self.api_key {
+            self.mock.valid_tokens.push(key.clone());
+        }
         let mock = MockProvider::start(self.mock).await.expect("mock provider");
         let mut overrides = server::openai_overrides(&mock.url(), self.refresh_timeout_ms);
         overrides.extend(
@@ -77,6 +129,14 @@ impl SessionBuilder {
         let host = Host::spawn(cmd, self.host).expect("spawn authbridge");
         if let Some(capabilities) = self.initialize {
             host.initialize(capabilities).await.expect("initialize");
+        }
+        if let Some(key) = &self.api_key {
+            host.request(
+                "account/login/start",
+                json!({"type": "apiKey", "apiKey": key}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the API key login failed: {e:?}"));
         }
         Session { home, mock, host }
     }
@@ -108,6 +168,17 @@ impl Session {
         plan: Option<&str>,
     ) -> Result<Value, ErrorObject> {
         login_external(&self.host, access_token, account_id, plan).await
+    }
+
+    /// `getAuthStatus` with the token: what the server would send now.
+    ///
+    /// # Panics
+    /// If the server does not answer it.
+    pub async fn auth_status(&self) -> Value {
+        self.host
+            .request("getAuthStatus", json!({"includeToken": true}))
+            .await
+            .unwrap_or_else(|e| panic!("getAuthStatus failed: {e:?}"))
     }
 
     /// Runs one turn on a new thread to its end; its [`outcome`].
@@ -233,6 +304,18 @@ pub fn outcome(completed: &Value) -> Value {
         .filter_map(|i| i["text"].as_str())
         .collect();
     json!({"turnId": turn["id"], "status": status, "text": text})
+}
+
+/// The error message of a failed turn's [`outcome`].
+///
+/// # Panics
+/// If the turn did not fail.
+pub fn failure_message(outcome: &Value) -> String {
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    outcome["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Waits for the `turn/completed` of this turn; its [`outcome`].

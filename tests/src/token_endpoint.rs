@@ -6,20 +6,20 @@
 //! refresh token gets 401 `refresh_token_reused`. Other modes answer a fixed error, a 500,
 //! malformed JSON, or hang.
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use crate::jwt::Jwt;
+use crate::loopback::{
+    json_response, lock, respond, Binding, LoopbackServer, RequestLog, Shutdown,
+};
 
 /// How the endpoint answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,21 +49,18 @@ struct Inner {
     account_id: String,
     plan: String,
     access_ttl: Mutex<Duration>,
-    scripted_access: Mutex<std::collections::VecDeque<String>>,
+    scripted_access: Mutex<VecDeque<String>>,
     unused: Mutex<HashSet<String>>,
     used: Mutex<HashSet<String>>,
-    bodies: Mutex<Vec<Value>>,
+    bodies: RequestLog<Value>,
     issued: Mutex<Vec<IssuedTokens>>,
-    calls: AtomicUsize,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 }
 
 /// A running token endpoint. Dropping it stops the server.
 pub struct TokenEndpoint {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl TokenEndpoint {
@@ -74,41 +71,26 @@ impl TokenEndpoint {
         plan: &str,
         refresh_tokens: I,
     ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let binding = Binding::new().await?;
         let inner = Arc::new(Inner {
             mode: Mutex::new(TokenMode::Rotate),
             account_id: account_id.to_owned(),
             plan: plan.to_owned(),
             access_ttl: Mutex::new(Duration::from_secs(3600)),
-            scripted_access: Mutex::new(std::collections::VecDeque::new()),
+            scripted_access: Mutex::new(VecDeque::new()),
             unused: Mutex::new(refresh_tokens.into_iter().map(Into::into).collect()),
             used: Mutex::new(HashSet::new()),
-            bodies: Mutex::new(Vec::new()),
+            bodies: RequestLog::default(),
             issued: Mutex::new(Vec::new()),
-            calls: AtomicUsize::new(0),
-            shutdown: shutdown_rx,
+            shutdown: binding.shutdown(),
         });
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let mut stop = shutdown.subscribe();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            let _ = serve.await;
-        });
-        Ok(Self {
-            inner,
-            addr,
-            shutdown,
-            task,
-        })
+        let server = binding.serve(Router::new().fallback(handle).with_state(inner.clone()));
+        Ok(Self { inner, server })
     }
 
     /// The endpoint URL, `http://127.0.0.1:PORT/oauth/token`.
     pub fn url(&self) -> String {
-        format!("http://{}/oauth/token", self.addr)
+        self.server.url("/oauth/token")
     }
 
     /// Changes how later calls are answered.
@@ -134,12 +116,12 @@ impl TokenEndpoint {
 
     /// Number of calls so far.
     pub fn calls(&self) -> usize {
-        self.inner.calls.load(Ordering::SeqCst)
+        self.inner.bodies.len()
     }
 
     /// Every request body so far (JSON, or `Value::Null` when not JSON).
     pub fn bodies(&self) -> Vec<Value> {
-        lock(&self.inner.bodies).clone()
+        self.inner.bodies.all()
     }
 
     /// Every token set issued so far.
@@ -148,50 +130,29 @@ impl TokenEndpoint {
     }
 }
 
-impl Drop for TokenEndpoint {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.task.abort();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn respond(status: u16, content_type: &str, body: String) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Body::from(body))
-        .unwrap_or_default()
-}
-
 fn error(status: u16, code: &str, message: &str) -> Response {
-    let body = json!({"error": {"code": code, "message": message}});
-    respond(status, "application/json", body.to_string())
+    json_response(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    inner.calls.fetch_add(1, Ordering::SeqCst);
-    lock(&inner.bodies).push(body.clone());
+    inner.bodies.push(body.clone());
     if parts.method != "POST" || parts.uri.path() != "/oauth/token" {
         return error(404, "not_found", "no such route");
     }
     let mode = lock(&inner.mode).clone();
     match mode {
         TokenMode::Error { status, code } => return error(status, &code, "scripted failure"),
-        TokenMode::ServerError => return respond(500, "text/plain", "internal error".into()),
-        TokenMode::Malformed => {
-            return respond(200, "application/json", "{\"access_token\": ".into())
-        }
+        TokenMode::ServerError => return respond(500, "text/plain", "internal error"),
+        TokenMode::Malformed => return respond(200, "application/json", "{\"access_token\": "),
         TokenMode::Hang => {
-            let mut stop = inner.shutdown.clone();
-            let _ = stop.wait_for(|s| *s).await;
-            return respond(503, "text/plain", "shutting down".into());
+            inner.shutdown.wait().await;
+            return respond(503, "text/plain", "shutting down");
         }
         TokenMode::Rotate => {}
     }
@@ -234,5 +195,5 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         "access_token": issued.access_token,
         "refresh_token": issued.refresh_token,
     });
-    respond(200, "application/json", answer.to_string())
+    json_response(200, &answer)
 }

@@ -1,14 +1,18 @@
-//! Host-side framing: newline-delimited JSON or `Content-Length` headers (docs/protocol.md §1.1).
+//! Framing on the host's side of the pipe (and on the server's, for the conformance kit's
+//! stand-in): newline-delimited JSON or `Content-Length` headers (docs/protocol.md §1.1).
 
 use serde_json::Value;
 
-/// The framing the host speaks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The framing one side of the pipe speaks; `lines` or `content-length` in the conformance
+/// kit's scenario files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub enum Framing {
     /// One JSON value per line (the default; what Codex hosts speak).
     #[default]
+    #[serde(rename = "lines")]
     Ndjson,
     /// `Content-Length: N\r\n\r\n` + N bytes (what `vscode-jsonrpc` speaks).
+    #[serde(rename = "content-length")]
     ContentLength,
 }
 

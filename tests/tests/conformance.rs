@@ -2,57 +2,18 @@
 //! modes: every scenario must pass in server mode, and host mode must pass a well-behaved
 //! host and fail a broken one.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
 const KIT: &str = env!("CARGO_BIN_EXE_authbridge-conformance");
 
-/// `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge` next to this test binary
-/// (`<target>/debug/deps/conformance-…`), built once if it is missing.
-fn server_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("AUTHBRIDGE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let debug = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in <target>/debug/deps");
-        let bin = debug.join("authbridge");
-        if !bin.is_file() {
-            let target = debug.parent().expect("<target>");
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args([
-                    "build",
-                    "-p",
-                    "authbridge-app-server",
-                    "--bin",
-                    "authbridge",
-                ])
-                .env("CARGO_TARGET_DIR", target)
-                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-                .status();
-            assert!(
-                matches!(status, Ok(s) if s.success()) && bin.is_file(),
-                "the server is not at {} and building it failed ({status:?}); run \
-                 `cargo build -p authbridge-app-server` or set AUTHBRIDGE_BIN",
-                bin.display()
-            );
-        }
-        bin
-    })
-    .clone()
-}
-
 /// The server command with the kit's placeholders: a fresh home and the mock provider.
 fn server_command() -> Vec<String> {
     vec![
-        server_bin().to_string_lossy().into_owned(),
+        authbridge_tests::server::authbridge_bin()
+            .to_string_lossy()
+            .into_owned(),
         "--home".into(),
         "{home}".into(),
         "-c".into(),
@@ -186,7 +147,7 @@ fn a_peer_column_shows_passes_failures_skips_and_documented_differences() {
     }
     let peer = format!(
         "{} --home {{home}} -c max_message_bytes=300",
-        server_bin().display()
+        authbridge_tests::server::authbridge_bin().display()
     );
     let scenario_dir = dir.path().to_string_lossy().into_owned();
     let out = kit(

@@ -186,7 +186,7 @@ async fn response_failed_and_end_early_and_malformed_streams_look_as_described()
     let failed = events(&post_responses(&mock, "t").await.text().await.unwrap());
     assert_eq!(
         failed.last().unwrap(),
-        &json!({"type": "response.failed", "response": {"id": "resp_mock", "status": "failed", "error": {"message": "model overloaded"}}})
+        &json!({"type": "response.failed", "response": {"id": "resp_mock_1", "status": "failed", "error": {"message": "model overloaded"}}})
     );
 
     mock.fail_next(Failure::EndEarly { deltas: 2 });

@@ -2,10 +2,10 @@
 //! Codex 0.171 app-server, side by side in one run. For each turn: from `turn/start`
 //! written to the first `item/agentMessage/delta` read, and to `turn/completed` read.
 //!
-//! Both servers run at once against the same loopback provider (this file's own: a fixed
-//! Responses API stream with the `response.output_item.*` events Codex needs to build its
-//! agent message, which the test kit's mock provider does not send), signed in with the
-//! same external ChatGPT token, each turn on a fresh thread. Turns alternate between the
+//! Both servers run at once against the same loopback provider (the test kit's mock: a
+//! fixed Responses API stream with the `response.output_item.*` events Codex needs to build
+//! its agent message; Codex also gets the kit's ChatGPT backend stand-in), signed in with
+//! the same external ChatGPT token, each turn on a fresh thread. Turns alternate between the
 //! servers (authbridge, Codex, authbridge, …) so that noise from other work on the machine
 //! falls on both alike; the medians are compared.
 //!
@@ -15,24 +15,19 @@
 
 #![allow(clippy::print_stdout)] // the report is this tool's output
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use authbridge_tests::chatgpt_backend::ChatGptBackend;
+use authbridge_tests::codex::{codex_bin, codex_overrides};
 use authbridge_tests::jwt::Jwt;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use axum::Router;
+use authbridge_tests::{MockOptions, MockProvider};
 use clap::Parser;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
-
-#[path = "../../tests/codex_kit/install.rs"]
-mod install;
 
 const ACCOUNT: &str = "org-latency";
 /// Deadline of any one message the client waits for.
@@ -67,99 +62,6 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// The provider's fixed stream.
-#[derive(Clone)]
-struct Stream {
-    deltas: usize,
-    delay: Duration,
-}
-
-fn sse(data: &Value) -> String {
-    format!(
-        "event: {}\ndata: {data}\n\n",
-        data["type"].as_str().unwrap_or("message")
-    )
-}
-
-async fn provider(State(stream): State<Stream>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    let json_answer = |status: u16, body: Value| {
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap_or_default()
-    };
-    if path.ends_with("/wham/accounts/check") {
-        return json_answer(
-            200,
-            json!({"accounts": [{"id": ACCOUNT, "workspace_backend_origin": "https://127.0.0.1", "account_routing_override": "NO_CONSTRAINT"}]}),
-        );
-    }
-    if path.ends_with("/models") {
-        return json_answer(
-            200,
-            json!({"object": "list", "data": [{"id": "gpt-5", "object": "model"}]}),
-        );
-    }
-    if !path.ends_with("/responses") {
-        return json_answer(
-            404,
-            json!({"error": {"message": format!("no route for {path}")}}),
-        );
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let item = json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress", "content": []});
-        let mut events = vec![
-            json!({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}),
-            json!({"type": "response.output_item.added", "output_index": 0, "item": item}),
-        ];
-        let mut text = String::new();
-        for i in 0..stream.deltas {
-            let delta = format!("word{i} ");
-            text.push_str(&delta);
-            events.push(json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": delta}));
-        }
-        let done = json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
-                          "content": [{"type": "output_text", "text": text, "annotations": []}]});
-        events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": done}));
-        events.push(json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed",
-            "usage": {"input_tokens": 5, "output_tokens": stream.deltas, "total_tokens": 5 + stream.deltas}}}));
-        for e in &events {
-            let is_delta = e["type"] == "response.output_text.delta";
-            if is_delta && !stream.delay.is_zero() {
-                tokio::time::sleep(stream.delay).await;
-            }
-            if tx.send(Ok(sse(e))).await.is_err() {
-                return;
-            }
-        }
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(body))
-        .unwrap_or_default()
-}
-
-async fn start_provider(stream: Stream) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let app = Router::new().fallback(provider).with_state(stream);
-    // Small SSE writes go out at once (no Nagle delay against the client's delayed ACK).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, task))
 }
 
 /// One server and the client's side of its pipes.
@@ -313,19 +215,20 @@ async fn main() -> Result<()> {
     if args.turns == 0 {
         bail!("--turns must be at least 1");
     }
-    let (addr, _provider) = start_provider(Stream {
-        deltas: args.deltas,
-        delay: Duration::from_millis(args.delta_delay_ms),
-    })
-    .await?;
     let token = Jwt::new()
         .email("latency@example.com")
         .account(ACCOUNT)
         .plan("pro")
         .exp_in(Duration::from_secs(24 * 3600))
         .mint();
-    let provider_url = format!("http://{addr}/v1");
-    let backend_url = format!("http://{addr}/backend-api");
+    let provider = MockProvider::start(MockOptions {
+        deltas: (0..args.deltas).map(|i| format!("word{i} ")).collect(),
+        delta_delay: Duration::from_millis(args.delta_delay_ms),
+        ..MockOptions::with_tokens([token.clone()])
+    })
+    .await?;
+    let backend = ChatGptBackend::start(ACCOUNT).await?;
+    let provider_url = provider.url();
 
     let server = args
         .server
@@ -349,17 +252,17 @@ async fn main() -> Result<()> {
 
     let codex = match (&args.codex, args.install_codex) {
         (Some(p), _) => Some(p.clone()),
-        (None, true) => Some(tokio::task::spawn_blocking(install::codex_bin).await?),
+        (None, true) => Some(tokio::task::spawn_blocking(codex_bin).await?),
         (None, false) => None,
     };
     if let Some(codex) = &codex {
         let home = tempfile::tempdir()?;
         let mut cmd = tokio::process::Command::new(codex);
-        cmd.arg("app-server")
-            .args(["-c", &format!("chatgpt_base_url={backend_url}")])
-            .args(["-c", "model_provider=mock", "-c", "model=gpt-5"])
-            .args(["-c", &format!("model_providers.mock={{name=\"mock\",base_url=\"{provider_url}\",wire_api=\"responses\",requires_openai_auth=true}}")])
-            .env("CODEX_HOME", home.path())
+        cmd.arg("app-server");
+        for o in codex_overrides(&backend.url(), &provider_url) {
+            cmd.args(["-c", &o]);
+        }
+        cmd.env("CODEX_HOME", home.path())
             .env_remove("OPENAI_API_KEY")
             .current_dir(home.path());
         peers.push(Peer::spawn("codex app-server", cmd, home)?);

@@ -1,5 +1,13 @@
 //! The mock provider's streamed answer: Server-Sent Events per docs/protocol.md §6.2, with the
 //! scripted failures (stall, cut, end early, malformed, `response.failed`).
+//!
+//! A complete answer is a whole Responses API stream — `response.created`,
+//! `response.output_item.added`, one `response.output_text.delta` per delta,
+//! `response.output_item.done` with the whole message, `response.completed` with the output
+//! and usage — because a Codex peer builds its agent message from the `output_item` events
+//! (without `output_item.done` it completes the turn with no items, and later turns lose the
+//! assistant's side of the conversation). The conformance kit and the latency bench run
+//! Codex against it.
 
 use std::sync::Arc;
 
@@ -22,11 +30,12 @@ type Chunk = Result<Bytes, std::io::Error>;
 pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> Response {
     let deltas = lock(&inner.deltas).clone();
     let rate_limit_headers = lock(&inner.rate_limit_headers).clone();
-    let n = inner.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let n = inner.recorded.len();
     let item_id = format!("msg_mock_{n}");
+    let response_id = format!("resp_mock_{n}");
     let delay = *lock(&inner.delta_delay);
     let (tx, rx) = mpsc::channel::<Chunk>(16);
-    let mut stop = inner.shutdown.clone();
+    let stop = inner.shutdown.clone();
     tokio::spawn(async move {
         let send = |s: String| {
             let tx = tx.clone();
@@ -34,7 +43,7 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
         };
         let limit = match &failure {
             Some(Failure::StallAfterHeaders) => {
-                let _ = stop.wait_for(|s| *s).await;
+                stop.wait().await;
                 return;
             }
             Some(Failure::MalformedSse) => {
@@ -44,12 +53,12 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
             Some(Failure::CutAfter { deltas }) | Some(Failure::EndEarly { deltas }) => *deltas,
             _ => usize::MAX,
         };
-        let created = json!({"type": "response.created", "response": {"id": "resp_mock", "status": "in_progress"}});
+        let created = json!({"type": "response.created", "response": {"id": response_id, "status": "in_progress"}});
         if !send(sse_event(&created)).await {
             return;
         }
         let added = json!({"type": "response.output_item.added", "output_index": 0,
-            "item": {"type": "message", "id": item_id, "role": "assistant", "content": []}});
+            "item": {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}});
         if !send(sse_event(&added)).await {
             return;
         }
@@ -57,18 +66,20 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let event = json!({"type": "response.output_text.delta", "delta": delta});
+            let event = json!({"type": "response.output_text.delta", "item_id": item_id,
+                "output_index": 0, "content_index": 0, "delta": delta});
             if !send(sse_event(&event)).await {
                 return;
             }
         }
+        let message = json!({"type": "message", "id": item_id, "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": deltas.concat(), "annotations": []}]});
         if matches!(
             failure,
             None | Some(Failure::Status { .. }) | Some(Failure::UnauthorizedAlways)
         ) {
-            let done = json!({"type": "response.output_item.done", "output_index": 0,
-                "item": {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
-                         "content": [{"type": "output_text", "text": deltas.concat(), "annotations": []}]}});
+            let done =
+                json!({"type": "response.output_item.done", "output_index": 0, "item": message});
             if !send(sse_event(&done)).await {
                 return;
             }
@@ -83,14 +94,15 @@ pub(super) fn stream_response(inner: &Arc<Inner>, failure: Option<Failure>) -> R
             Some(Failure::EndEarly { .. }) => return,
             Some(Failure::ResponseFailed { message }) => json!({
                 "type": "response.failed",
-                "response": {"id": "resp_mock", "status": "failed", "error": {"message": message}}
+                "response": {"id": response_id, "status": "failed", "error": {"message": message}}
             }),
             Some(Failure::ErrorEvent { message }) => json!({
                 "type": "error", "code": "server_error", "message": message
             }),
             _ => json!({
                 "type": "response.completed",
-                "response": {"id": "resp_mock", "status": "completed", "output_text": deltas.concat(),
+                "response": {"id": response_id, "status": "completed", "output": [message],
+                    "output_text": deltas.concat(),
                     "usage": {"input_tokens": 5, "input_tokens_details": {"cached_tokens": 1},
                               "output_tokens": deltas.len(), "output_tokens_details": {"reasoning_tokens": 0},
                               "total_tokens": 5 + deltas.len()}}

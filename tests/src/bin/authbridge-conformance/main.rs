@@ -2,31 +2,32 @@
 //!
 //! # Layout
 //! - `server` mode: [`scenario`] files are run by [`runner`] against a fresh server per
-//!   scenario ([`session`] owns the pipes, [`wire`] the framing, [`pattern`] the matchers,
-//!   `authbridge_tests::mock_provider` the model provider); [`report`] prints the result.
+//!   scenario ([`session`] owns the pipes, [`kind`] tells messages apart, [`pattern`] the
+//!   matchers; from the test kit: `authbridge_tests::wire` the framing,
+//!   `authbridge_tests::mock_provider` the model provider, `authbridge_tests::chatgpt_backend`
+//!   the ChatGPT backend a Codex peer needs); [`report`] prints the result.
 //! - `host` mode: [`host`] spawns the host under test with `AUTHBRIDGE_CMD` naming the
 //!   hidden `stand-in` mode ([`stand_in`]), which plays the server and records findings.
 //! - `sample-host` ([`sample_host`]): a minimal well-behaved host, to prove host mode works.
 //!
 //! See `docs/conformance.md`.
 
-mod backend;
 mod host;
+mod kind;
 mod pattern;
-mod provider;
 mod report;
 mod runner;
 mod sample_host;
 mod scenario;
 mod session;
 mod stand_in;
-mod wire;
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use authbridge_tests::wire::Framing;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt as _;
 
@@ -167,9 +168,9 @@ async fn main() -> ExitCode {
             content_length,
         } => {
             let framing = if content_length {
-                wire::Framing::ContentLength
+                Framing::ContentLength
             } else {
-                wire::Framing::Lines
+                Framing::Ndjson
             };
             let behaviour = if silent {
                 Behaviour::Silent

@@ -5,12 +5,15 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::backend::Backend;
+use authbridge_tests::chatgpt_backend::ChatGptBackend;
+use authbridge_tests::{MockOptions, MockProvider};
+
 use crate::pattern::{self, expand, Captures, JwtSpec};
-use crate::provider::Provider;
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
-use crate::wire::{encode, kind_of, Framing, Kind};
+use authbridge_tests::wire::{encode, Framing};
+
+use crate::kind::{kind_of, Kind};
 
 /// How one scenario went against one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,17 +59,19 @@ async fn run_inner(
     for t in &spec.accept {
         accept.push(pattern::expand_str(t, &mut caps)?);
     }
-    let deltas = spec
-        .deltas
-        .unwrap_or_else(|| ["Hello", ", ", "world", "!"].map(String::from).to_vec());
-    let delay = Duration::from_millis(spec.delta_delay_ms.unwrap_or(0));
-    let provider = Provider::start(accept, deltas, delay)
+    let mut options = MockOptions::with_tokens(accept);
+    if let Some(deltas) = spec.deltas {
+        options.deltas = deltas;
+    }
+    options.delta_delay = Duration::from_millis(spec.delta_delay_ms.unwrap_or(0));
+    let provider = MockProvider::start(options)
         .await
         .map_err(|e| format!("cannot start the mock provider: {e}"))?;
     let url = provider.url();
-    let backend = Backend::start()
+    let backend = ChatGptBackend::start("org-1")
         .await
         .map_err(|e| format!("cannot start the backend stand-in: {e}"))?;
+    let backend_url = backend.url();
     let home_str = home.path().to_string_lossy().into_owned();
     for (name, text) in &scenario.files {
         let path = home.path().join(name);
@@ -80,13 +85,13 @@ async fn run_inner(
             [
                 "-c".to_owned(),
                 c.replace("{provider_url}", &url)
-                    .replace("{backend_url}", backend.url())
+                    .replace("{backend_url}", &backend_url)
                     .replace("{home}", &home_str),
             ]
         })
         .chain(scenario.args.iter().cloned())
         .collect();
-    let mut cmd = launch.command(&home_str, &url, backend.url(), &extra);
+    let mut cmd = launch.command(&home_str, &url, &backend_url, &extra);
     cmd.env_remove("AUTHBRIDGE_API_KEY")
         .env("AUTHBRIDGE_HOME", home.path())
         .current_dir(home.path());
@@ -149,7 +154,7 @@ struct Host {
     /// Whether the kit's messages carry `"jsonrpc":"2.0"`: decided by the first one it sends.
     jsonrpc: Option<bool>,
     default_ms: u64,
-    provider: Provider,
+    provider: MockProvider,
 }
 
 impl Host {
@@ -309,7 +314,7 @@ impl Host {
 }
 
 /// The latest model request's input messages hold `want` (`role: text`) in order.
-fn expect_provider_input(provider: &Provider, want: &[String]) -> Result<(), String> {
+fn expect_provider_input(provider: &MockProvider, want: &[String]) -> Result<(), String> {
     let Some(last) = provider
         .requests()
         .into_iter()

@@ -13,7 +13,9 @@ use tokio::time::Instant;
 
 use crate::host::CMD_ENV;
 use crate::pattern::JwtSpec;
-use crate::wire::{encode, kind_of, Decoder, Frame, Framing, Kind};
+use authbridge_tests::wire::{encode, Decoder, Frame, Framing};
+
+use crate::kind::{kind_of, Kind};
 
 const ACCOUNT: &str = "org-sample";
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::wire::Framing;
+use authbridge_tests::wire::Framing;
 
 /// Tag of scenarios that only our server is held to (the model surface, "beyond Codex").
 pub const OURS_ONLY: &str = "ours-only";

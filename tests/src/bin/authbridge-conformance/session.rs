@@ -11,7 +11,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
-use crate::wire::{Decoder, Frame, Framing};
+use authbridge_tests::wire::{Decoder, Frame, Framing};
 
 /// How to start the server under test.
 #[derive(Clone, Debug)]
@@ -196,9 +196,9 @@ impl Session {
                 self.eof = true;
                 Err("the server closed its stdout".into())
             }
-            Ok(Some(Event::Frame(Frame::NotJson(text)))) => Err(format!(
+            Ok(Some(Event::Frame(Frame::NotJson(bytes)))) => Err(format!(
                 "the server wrote something that is not a JSON message to stdout: {:?}",
-                cut(&text, 200)
+                cut(&String::from_utf8_lossy(&bytes), 200)
             )),
             Ok(Some(Event::Frame(Frame::Message(v)))) => {
                 let method = v.get("method").and_then(Value::as_str);

@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::host::{Finding, CHECKS};
 use crate::pattern::decode_jwt;
-use crate::wire::{encode, kind_of, Decoder, Frame, Framing, Kind};
+use authbridge_tests::wire::{encode, Decoder, Frame, Framing};
+
+use crate::kind::{kind_of, Kind};
 
 #[derive(Clone)]
 struct Shared {
@@ -80,7 +82,7 @@ pub async fn run(report: &Path, answer_within: Duration) -> anyhow::Result<()> {
         answer_within,
         checks_done,
     };
-    let framing = Arc::new(Mutex::new(Framing::Lines));
+    let framing = Arc::new(Mutex::new(Framing::Ndjson));
     let writer_framing = framing.clone();
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();

@@ -1,10 +1,10 @@
-//! Install Codex 0.171.0 from the npm registry into the target directory (once; later
-//! runs reuse it) and generate its JSON Schema. Nothing of Codex's is committed: the binary
-//! and the schema exist only under the target directory and in temporary folders.
+//! Codex 0.171.0 as a peer: installed from the npm registry into the target directory
+//! (once; later runs reuse it), its JSON Schema generated, and the `-c` overrides that run
+//! it offline against the kit's mocks. Nothing of Codex's is committed: the binary and the
+//! schema exist only under the target directory and in temporary folders.
 //! `AUTHBRIDGE_CODEX_BIN` names an existing Codex 0.171.0 binary instead.
 //!
-//! Shared by the `codex_*` tests and the `authbridge-latency` bench (through `#[path]`).
-#![allow(dead_code)]
+//! Used by the `codex_*` tests and the `authbridge-latency` bench.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::server::target_dir;
 
 /// The Codex CLI version whose schema judges our shapes.
 pub const CODEX_VERSION: &str = "0.171.0";
@@ -42,12 +44,6 @@ fn binary_in(prefix: &Path) -> Result<PathBuf, String> {
         .join("vendor")
         .join(triple)
         .join("bin/codex"))
-}
-
-/// The target directory (honours `CARGO_TARGET_DIR`; else the ancestor of this test
-/// binary that holds `debug/`).
-pub fn target_dir() -> PathBuf {
-    authbridge_tests::server::target_dir()
 }
 
 /// Runs `cmd` to its end within `deadline`; its output, or what went wrong.
@@ -213,4 +209,18 @@ pub fn generate_schema() -> Value {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("Codex wrote no {}: {e}", path.display()));
     serde_json::from_str(&text).expect("Codex's schema bundle is JSON")
+}
+
+/// `-c` overrides for Codex: the ChatGPT backend is `backend_url` (a
+/// [`ChatGptBackend`](crate::chatgpt_backend::ChatGptBackend)), and the model provider is a
+/// custom one (`mock`) at `provider_url` that takes the account's credentials.
+pub fn codex_overrides(backend_url: &str, provider_url: &str) -> Vec<String> {
+    vec![
+        format!("chatgpt_base_url={backend_url}"),
+        "model_provider=mock".into(),
+        "model=gpt-5".into(),
+        format!(
+            "model_providers.mock={{name=\"mock\",base_url=\"{provider_url}\",wire_api=\"responses\",requires_openai_auth=true}}"
+        ),
+    ]
 }
