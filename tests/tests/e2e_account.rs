@@ -6,19 +6,11 @@ use std::time::Duration;
 
 use authbridge_protocol::ErrorObject;
 use authbridge_tests::host::Host;
+use authbridge_tests::jwt::for_account as jwt;
 use authbridge_tests::{Jwt, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(5);
-
-fn jwt(account: &str, plan: &str) -> String {
-    Jwt::new()
-        .email("user@example.com")
-        .account(account)
-        .plan(plan)
-        .exp_in(Duration::from_secs(3600))
-        .mint()
-}
 
 fn err(code: i64, message: &str) -> ErrorObject {
     ErrorObject::new(code, message)

@@ -7,9 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{start_turn, wait_turn};
-use authbridge_tests::{server, MockOptions, Session, SessionBuilder};
-use serde_json::Value;
+use authbridge_tests::session::{failure_message, start_turn, wait_turn};
+use authbridge_tests::{server, Session, SessionBuilder};
 
 fn test_cmd() -> PathBuf {
     server::test_cmd_bin(env!("CARGO_BIN_EXE_authbridge-test-cmd"))
@@ -27,34 +26,17 @@ fn toml_args(args: &[&str]) -> String {
 /// A session whose provider `corp` (at the mock) gets its bearer from
 /// `authbridge-test-cmd <args>`, killed after `timeout_ms`.
 async fn command_session(valid: &[&str], args: &[&str], timeout_ms: u64) -> Session {
-    SessionBuilder {
-        mock: MockOptions::with_tokens(valid.iter().map(|s| s.to_string())),
-        ..SessionBuilder::default()
-    }
-    .config("model_provider=corp")
-    .config("model_providers.corp.name=Corp")
-    .config("model_providers.corp.base_url={mock_url}")
-    .config(&format!(
-        "model_providers.corp.auth.command=\"{}\"",
-        test_cmd().display().to_string().replace('\\', "\\\\")
-    ))
-    .config(&format!(
-        "model_providers.corp.auth.args={}",
-        toml_args(args)
-    ))
-    .config(&format!(
-        "model_providers.corp.auth.timeout_ms={timeout_ms}"
-    ))
-    .start()
-    .await
-}
-
-fn failure_message(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    SessionBuilder::accepting(valid.iter().copied())
+        .command_provider(&test_cmd())
+        .config(&format!(
+            "model_providers.corp.auth.args={}",
+            toml_args(args)
+        ))
+        .config(&format!(
+            "model_providers.corp.auth.timeout_ms={timeout_ms}"
+        ))
+        .start()
+        .await
 }
 
 #[tokio::test]

@@ -10,32 +10,14 @@ use std::time::{Duration, Instant};
 use authbridge_tests::session::{
     start_thread, start_turn_on, turn_params, wait_turn, wait_turn_completed,
 };
-use authbridge_tests::{
-    Failure, HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder,
-};
+use authbridge_tests::{Failure, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 
 async fn api_key_session_with(base: SessionBuilder) -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions {
-            valid_tokens: vec!["sk-test".into()],
-            ..base.mock.clone()
-        },
-        ..base
-    }
-    .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": "sk-test"}),
-        )
-        .await
-        .unwrap();
-    s
+    base.api_key("sk-test").start().await
 }
 
 async fn api_key_session() -> Session {
@@ -327,16 +309,10 @@ async fn a_failed_turn_sends_system_error_then_error_then_turn_completed() {
 #[tokio::test]
 async fn rate_limits_come_from_the_usage_endpoint_and_a_401_there_is_healed_by_the_host() {
     let (old, new) = (jwt("old"), jwt("new"));
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([new.clone()]),
-        host: HostOptions {
-            refresh: RefreshPolicy::tokens(&new, "org-1", Some("pro")),
-            ..HostOptions::default()
-        },
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([new.clone()])
+        .refresh(RefreshPolicy::tokens(&new, "org-1", Some("pro")))
+        .start()
+        .await;
     s.login_external(&old, "org-1", Some("pro")).await.unwrap();
     let limits = s
         .host
