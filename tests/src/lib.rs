@@ -12,7 +12,8 @@
 //! - [`token_endpoint`]: a loopback OAuth refresh endpoint for managed `auth.json` refresh.
 //! - [`chatgpt_backend`]: a loopback ChatGPT backend (account check, usage) for a Codex peer.
 //! - [`codex`]: Codex 0.171 from npm, its JSON Schema, and the overrides that run it offline.
-//! - [`server`]: find (or build once) the `authbridge` binary and the command that runs it.
+//! - [`bins`]: where the workspace's binaries are, and building them once (never twice).
+//! - [`server`]: the `authbridge` binary and the command that runs it.
 //! - [`session`]: a temporary home + mock + server + host, and login/turn helpers.
 //! - [`host`]: the host simulator — the real binary over real pipes, requests with
 //!   deadlines, notifications, refresh answers by [`refresh_policy`], a transcript.
@@ -23,6 +24,7 @@
 //! - [`sys`]: raise `RLIMIT_NOFILE`; a process's resident memory and CPU time.
 
 pub mod auth_json;
+pub mod bins;
 pub mod chatgpt_backend;
 pub mod codex;
 pub mod host;

@@ -1,9 +1,8 @@
-//! Finds the `authbridge` binary and builds the command that runs it with a temporary home.
+//! The `authbridge` binary and the command that runs it with a temporary home.
 //!
-//! Order: `AUTHBRIDGE_BIN`; else `<target>/debug/authbridge` where `<target>` is
-//! `CARGO_TARGET_DIR` or derived from this executable's path (test binaries live in
-//! `<target>/debug/deps/`). If it is missing, `cargo build -p authbridge-app-server --bin
-//! authbridge` runs once per process, into `<target>/authbridge-kit` (see `authbridge_bin`).
+//! The binary is `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`, built once per process
+//! if it is missing (where: [`crate::bins`]). A program that `cargo run` started builds it
+//! up to date first with [`build_authbridge_for`], in the workspace's own target directory.
 //!
 //! `AUTHBRIDGE_BIN_WRAPPER` (e.g. `/usr/lib/wine/wine64`) runs the binary through that
 //! program: with `AUTHBRIDGE_BIN` naming the cross-built `authbridge.exe`, every test that
@@ -11,116 +10,44 @@
 //! `AUTHBRIDGE_TEST_CMD` names the matching `authbridge-test-cmd` (see [`test_cmd_bin`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::bins;
+pub use crate::bins::target_dir;
+
+/// The package of the `authbridge` binary.
+const PACKAGE: &str = "authbridge-app-server";
 
 /// Where the binary should be, without building it.
 pub fn expected_path() -> PathBuf {
-    if let Some(bin) = std::env::var_os("AUTHBRIDGE_BIN") {
-        return PathBuf::from(bin);
+    match std::env::var_os("AUTHBRIDGE_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => bins::debug_path("authbridge"),
     }
-    target_dir().join("debug").join("authbridge")
 }
 
-/// The target directory: `CARGO_TARGET_DIR`, else the ancestor of this executable that
-/// holds `debug/` (or `release/`), else `./target`.
-pub fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            workspace_root().join(dir)
-        };
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors() {
-            let name = dir.file_name().and_then(|n| n.to_str());
-            if matches!(name, Some("debug") | Some("release")) {
-                if let Some(parent) = dir.parent() {
-                    return parent.to_path_buf();
-                }
-            }
-        }
-    }
-    workspace_root().join("target")
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Deadline for building the server from inside a test run.
-const BUILD_DEADLINE: Duration = Duration::from_secs(900);
-
-/// Path of the `authbridge` binary, building it once if it is missing.
-///
-/// The build goes to its own target directory, `<target>/authbridge-kit`: `cargo test`
-/// holds the lock of `<target>` while tests run, so a nested build there would wait
-/// forever. It runs on every first call in a process (a no-op when up to date), so the
-/// binary it yields is never stale.
+/// Path of the `authbridge` binary: `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`,
+/// built once per process if it is missing.
 ///
 /// # Panics
 /// If the binary is still missing after the build: the message says how to provide it.
 pub fn authbridge_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let path = expected_path();
-            if path.is_file() || std::env::var_os("AUTHBRIDGE_BIN").is_some() {
-                return path;
-            }
-            let kit_target = target_dir().join("authbridge-kit");
-            let built = kit_target.join("debug").join("authbridge");
-            let outcome = build_into(&kit_target);
-            if !built.is_file() {
-                panic!(
-                    "the authbridge binary is not at {} and building it into {} failed ({outcome}); \
-                     run `cargo build -p authbridge-app-server` first or set AUTHBRIDGE_BIN",
-                    path.display(),
-                    kit_target.display()
-                );
-            }
-            built
-        })
-        .clone()
+    match std::env::var_os("AUTHBRIDGE_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => bins::locate(PACKAGE, "authbridge"),
+    }
 }
 
-/// Runs `cargo build -p authbridge-app-server --bin authbridge` with a deadline; what happened.
-fn build_into(target: &Path) -> String {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let child = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-p",
-            "authbridge-app-server",
-            "--bin",
-            "authbridge",
-        ])
-        .env("CARGO_TARGET_DIR", target)
-        .current_dir(workspace_root())
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => return format!("cargo did not start: {e}"),
-    };
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.to_string(),
-            Ok(None) if started.elapsed() > BUILD_DEADLINE => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return format!("no result within {BUILD_DEADLINE:?}");
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(200)),
-            Err(e) => return format!("waiting for cargo failed: {e}"),
-        }
+/// For a program that `cargo run` started (`caller` is its package,
+/// `env!("CARGO_PKG_NAME")`): builds `authbridge` up to date into the workspace's own
+/// target directory, together with `caller` so that every shared dependency is the one
+/// already built (see [`bins::build`]); how long the build took. Nothing to do, `Ok(None)`,
+/// when `AUTHBRIDGE_BIN` names the binary or in a test binary (which must not build there).
+pub fn build_authbridge_for(caller: &str) -> Result<Option<Duration>, String> {
+    if std::env::var_os("AUTHBRIDGE_BIN").is_some() || bins::in_test_binary() {
+        return Ok(None);
     }
+    bins::build(&[caller, PACKAGE], &["authbridge"], &target_dir()).map(Some)
 }
 
 /// A command running the server: `authbridge --home <home> -c k=v ...`, with a clean
@@ -232,26 +159,4 @@ pub fn openai_overrides(mock_url: &str, refresh_timeout_ms: u64) -> Vec<String> 
         format!("model_providers.openai.chatgpt_base_url={mock_url}"),
         format!("external_auth_refresh_timeout_ms={refresh_timeout_ms}"),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_target_dir_is_an_ancestor_of_this_test_binary_or_the_env_value() {
-        let dir = target_dir();
-        match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(env) if Path::new(&env).is_absolute() => assert_eq!(dir, PathBuf::from(env)),
-            _ => {
-                let exe = std::env::current_exe().unwrap();
-                assert!(
-                    exe.starts_with(&dir),
-                    "{} not under {}",
-                    exe.display(),
-                    dir.display()
-                );
-            }
-        }
-    }
 }
