@@ -22,10 +22,10 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use authbridge_tests::chatgpt_backend::ChatGptBackend;
-use authbridge_tests::codex::codex_overrides;
-use authbridge_tests::jwt::Jwt;
-use authbridge_tests::{MockOptions, MockProvider};
+use authbridge_testkit::chatgpt_backend::ChatGptBackend;
+use authbridge_testkit::codex::codex_overrides;
+use authbridge_testkit::jwt::Jwt;
+use authbridge_testkit::{MockOptions, MockProvider};
 use serde_json::{json, Value};
 
 const SDK: &str = "openai-codex==0.163.0";
@@ -44,7 +44,7 @@ fn script() -> PathBuf {
 fn sdk_python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let venv = authbridge_tests::server::target_dir().join("codex-sdk-0.163.0-venv");
+        let venv = authbridge_testkit::server::target_dir().join("codex-sdk-0.163.0-venv");
         let python = venv.join("bin/python");
         let marker = venv.join(".installed");
         if marker.is_file() && python.is_file() {
@@ -144,8 +144,8 @@ struct Target {
 fn authbridge(mock: &MockProvider) -> Target {
     let home = tempfile::tempdir().unwrap();
     Target {
-        codex_bin: authbridge_tests::server::authbridge_bin(),
-        overrides: authbridge_tests::server::openai_overrides(&mock.url(), 5000),
+        codex_bin: authbridge_testkit::server::authbridge_bin(),
+        overrides: authbridge_testkit::server::openai_overrides(&mock.url(), 5000),
         env: json!({"AUTHBRIDGE_HOME": home.path()}),
         _home: home,
         _backend: None,

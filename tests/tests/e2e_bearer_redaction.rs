@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use authbridge_tests::{Failure, Jwt, Session, SessionBuilder};
+use authbridge_testkit::{Failure, Jwt, Session, SessionBuilder};
 
 /// The first 8-byte piece of `token` found in `text`.
 fn leaked(text: &[u8], token: &str) -> Option<String> {

@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{failure_message, start_turn, wait_turn};
-use authbridge_tests::{server, Session, SessionBuilder};
+use authbridge_testkit::session::{failure_message, start_turn, wait_turn};
+use authbridge_testkit::{server, Session, SessionBuilder};
 
 fn test_cmd() -> PathBuf {
-    server::test_cmd_bin(env!("CARGO_BIN_EXE_authbridge-test-cmd"))
+    server::test_cmd_bin()
 }
 
 /// A TOML array literal of strings.

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use authbridge_tests::auth_json::ManagedAuth;
-use authbridge_tests::{Jwt, SessionBuilder, TokenEndpoint};
+use authbridge_testkit::auth_json::ManagedAuth;
+use authbridge_testkit::{Jwt, SessionBuilder, TokenEndpoint};
 use serde_json::{json, Value};
 
 fn completed(done: &Value) -> bool {

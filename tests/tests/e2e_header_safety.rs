@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use authbridge_tests::{Jwt, RefreshPolicy, RefreshReply, Session, SessionBuilder};
+use authbridge_testkit::{Jwt, RefreshPolicy, RefreshReply, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 fn jwt(account: &str, tag: &str) -> String {

@@ -2,8 +2,8 @@
 //! that are not JWTs, and the forced-policy rejections.
 
 use authbridge_protocol::ErrorObject;
-use authbridge_tests::jwt::for_account as jwt;
-use authbridge_tests::{Session, SessionBuilder};
+use authbridge_testkit::jwt::for_account as jwt;
+use authbridge_testkit::{Session, SessionBuilder};
 use serde_json::json;
 
 fn err(code: i64, message: &str) -> ErrorObject {

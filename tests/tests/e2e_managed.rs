@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::auth_json::{self, now_rfc3339, ManagedAuth};
-use authbridge_tests::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
+use authbridge_testkit::auth_json::{self, now_rfc3339, ManagedAuth};
+use authbridge_testkit::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
 use serde_json::{json, Value};
 
 const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use authbridge_tests::session::{failure_message, start_turn, wait_turn};
-use authbridge_tests::{Failure, Jwt, Session, SessionBuilder};
+use authbridge_testkit::session::{failure_message, start_turn, wait_turn};
+use authbridge_testkit::{Failure, Jwt, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 /// Writes an executable shell script.

@@ -1,7 +1,7 @@
 //! A provider that quotes the bearer token in a stream error does not get it shown to
 //! the host: the failed turn's message carries `[redacted]` instead.
 
-use authbridge_tests::{Failure, Jwt, SessionBuilder};
+use authbridge_testkit::{Failure, Jwt, SessionBuilder};
 use std::time::Duration;
 
 #[tokio::test]

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{
+use authbridge_testkit::session::{
     failure_message, files_containing, start_thread, start_turn, start_turns_together,
     streamed_text, wait_turn,
 };
-use authbridge_tests::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 fn jwt(account: &str, tag: &str) -> String {

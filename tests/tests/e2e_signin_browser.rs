@@ -8,8 +8,8 @@ mod signin_common;
 
 use std::time::Duration;
 
-use authbridge_tests::mock_issuer::browse;
-use authbridge_tests::{AuthorizeMode, ExchangeMode, Host, MockIssuer, Session};
+use authbridge_testkit::mock_issuer::browse;
+use authbridge_testkit::{AuthorizeMode, ExchangeMode, Host, MockIssuer, Session};
 use serde_json::{json, Value};
 use signin_common::*;
 
@@ -342,7 +342,7 @@ async fn chatgpt_sign_in_is_refused_when_api_login_is_forced_or_external_tokens_
     }
     drop(s);
     let s = session(&issuer, &[]).await;
-    let token = authbridge_tests::Jwt::new().account("org-1").mint();
+    let token = authbridge_testkit::Jwt::new().account("org-1").mint();
     s.login_external(&token, "org-1", None).await.unwrap();
     for kind in ["chatgpt", "chatgptDeviceCode"] {
         let e = s
@@ -391,10 +391,10 @@ async fn after_a_browser_sign_in_the_managed_refresh_uses_the_issuer() {
 async fn a_second_process_sharing_the_home_sees_the_sign_in() {
     let issuer = MockIssuer::start().await.unwrap();
     let s = session(&issuer, &[]).await;
-    let mut overrides = authbridge_tests::server::openai_overrides(&s.mock.url(), 500);
+    let mut overrides = authbridge_testkit::server::openai_overrides(&s.mock.url(), 500);
     overrides.extend(issuer_overrides(&issuer));
     let other = Host::spawn(
-        authbridge_tests::server::command(s.home(), &overrides),
+        authbridge_testkit::server::command(s.home(), &overrides),
         Default::default(),
     )
     .unwrap();

@@ -6,7 +6,7 @@ mod signin_common;
 
 use std::time::Duration;
 
-use authbridge_tests::{DeviceResolution, MockIssuer, Session};
+use authbridge_testkit::{DeviceResolution, MockIssuer, Session};
 use serde_json::json;
 use signin_common::*;
 

@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use authbridge_tests::auth_json::{self, ManagedAuth};
-use authbridge_tests::mounts::{bind_on_itself, fill, tmpfs};
-use authbridge_tests::{Host, Jwt, MockOptions, MockProvider, TokenEndpoint};
+use authbridge_testkit::auth_json::{self, ManagedAuth};
+use authbridge_testkit::mounts::{bind_on_itself, fill, tmpfs};
+use authbridge_testkit::{Host, Jwt, MockOptions, MockProvider, TokenEndpoint};
 use serde_json::{json, Value};
 
 fn access(tag: &str, ttl: Duration) -> String {
@@ -74,9 +74,9 @@ async fn start(home: tempfile::TempDir, dir: PathBuf, block: impl FnOnce(&Path))
     ]))
     .await
     .unwrap();
-    let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
+    let mut overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 500);
     overrides.push(format!("auth_dir=\"{}\"", dir.display()));
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+    let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
     cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
     let host = Host::spawn(cmd, Default::default()).unwrap();
     host.initialize(json!({})).await.unwrap();
@@ -92,7 +92,7 @@ async fn start(home: tempfile::TempDir, dir: PathBuf, block: impl FnOnce(&Path))
 
 async fn story(s: Setup, why: &str, unblock: impl FnOnce()) {
     // 1. The proactive refresh rotates rt_1, the write fails, the turn uses the new token.
-    let done = authbridge_tests::session::run_turn(&s.host, "one").await;
+    let done = authbridge_testkit::session::run_turn(&s.host, "one").await;
     assert!(completed(&done), "{done}\n{}", s.host.stderr_text());
     let warning = s
         .host
@@ -115,7 +115,7 @@ async fn story(s: Setup, why: &str, unblock: impl FnOnce()) {
 
     // 2. The provider now rejects fresh-1: the 401 recovery refreshes with rt_issued_1.
     s.mock.reject_token(&s.fresh[0]);
-    let done = authbridge_tests::session::run_turn(&s.host, "two").await;
+    let done = authbridge_testkit::session::run_turn(&s.host, "two").await;
     assert!(completed(&done), "{done}");
     let sent: Vec<Value> = s
         .endpoint

@@ -7,10 +7,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{
+use authbridge_testkit::session::{
     start_thread, start_turn_on, turn_params, wait_turn, wait_turn_completed,
 };
-use authbridge_tests::{Failure, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::{Failure, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -440,15 +440,15 @@ fn completions(out: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_turn_piped_with_its_thread_then_end_of_input_runs_and_completes_before_exit() {
-    let mock = authbridge_tests::MockProvider::start(MockOptions::with_tokens(["sk-test"]))
+    let mock = authbridge_testkit::MockProvider::start(MockOptions::with_tokens(["sk-test"]))
         .await
         .unwrap();
     // The host pipes initialize and thread/start, reads the thread's id (a host cannot
     // know it before), writes turn/start and closes stdin at once: the turn is read
     // just before end of input and must still run and complete before the exit.
     let home = tempfile::tempdir().unwrap();
-    let overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+    let overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 500);
+    let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
     cmd.env("AUTHBRIDGE_API_KEY", "sk-test")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -553,7 +553,7 @@ async fn five_turns_on_a_stalled_provider_then_end_of_input_get_five_completions
 #[tokio::test]
 async fn codexs_launch_line_serves_and_other_listen_values_exit_2() {
     let home = tempfile::tempdir().unwrap();
-    let bin = authbridge_tests::server::authbridge_bin();
+    let bin = authbridge_testkit::server::authbridge_bin();
     let out = tokio::process::Command::new(&bin)
         .args(["app-server", "--listen", "ws://127.0.0.1:4000"])
         .arg("--home")

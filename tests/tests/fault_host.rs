@@ -8,9 +8,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::sys::{sample_rss, vm_rss_kib};
-use authbridge_tests::{server, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::sys::{sample_rss, vm_rss_kib};
+use authbridge_testkit::{
+    server, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

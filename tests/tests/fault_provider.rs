@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::failure_message;
-use authbridge_tests::{Failure, Jwt, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::session::failure_message;
+use authbridge_testkit::{Failure, Jwt, RefreshPolicy, Session, SessionBuilder};
 use serde_json::json;
 
 const KEY: &str = "sk-fault-provider-key";

@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::auth_json::ManagedAuth;
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::{Host, MockOptions, Session, SessionBuilder, TokenEndpoint};
+use authbridge_testkit::auth_json::ManagedAuth;
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::{Host, MockOptions, Session, SessionBuilder, TokenEndpoint};
 use serde_json::{json, Value};
 
 async fn session_with_auth_dir(auth_dir: &Path, valid: &[&str]) -> Session {
@@ -145,7 +145,7 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
             before = stored_pair(home.path(), cycle);
         }
         endpoint.accept_refresh_token(&before.1);
-        let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+        let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
         cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
         let mut host = Host::spawn(cmd, Default::default()).unwrap();
         host.initialize(json!({})).await.unwrap();

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::auth_json::ManagedAuth;
-use authbridge_tests::session::failure_message;
-use authbridge_tests::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
+use authbridge_testkit::auth_json::ManagedAuth;
+use authbridge_testkit::session::failure_message;
+use authbridge_testkit::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
 use serde_json::{json, Value};
 
 fn token(tag: &str) -> String {

@@ -6,15 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::session::start_turn;
-use authbridge_tests::{
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::session::start_turn;
+use authbridge_testkit::{
     server, Framing, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
 };
 use serde_json::{json, Value};
 #[cfg(target_os = "linux")]
 use {
-    authbridge_tests::sys::{cpu_ticks, sample_rss, vm_rss_kib},
+    authbridge_testkit::sys::{cpu_ticks, sample_rss, vm_rss_kib},
     std::collections::HashSet,
     std::sync::atomic::{AtomicUsize, Ordering},
     std::sync::Arc,
@@ -371,8 +371,8 @@ async fn a_closed_stderr_at_trace_level_does_not_stop_logins() {
 async fn a_closed_stderr_with_a_corrupt_auth_json_still_answers_initialize() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("auth.json"), b"{ not json").unwrap();
-    let cmd = authbridge_tests::server::command::<&str>(home.path(), &[]);
-    let mut host = authbridge_tests::Host::spawn(
+    let cmd = authbridge_testkit::server::command::<&str>(home.path(), &[]);
+    let mut host = authbridge_testkit::Host::spawn(
         cmd,
         HostOptions {
             stderr: StderrMode::Closed,

@@ -1,5 +1,5 @@
 //! Codex 0.171.0 as the judge: its JSON Schema, and messages judged against the
-//! definition for their method. `authbridge_tests::codex` gets the binary.
+//! definition for their method. `authbridge_testkit::codex` gets the binary.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 #[allow(unused_imports)]
-pub use authbridge_tests::codex::{codex_bin, generate_schema, CODEX_VERSION};
+pub use authbridge_testkit::codex::{codex_bin, generate_schema, CODEX_VERSION};
 
 /// Responses of requests whose params give no name to derive the response's from.
 const RESPONSE_OF_PARAMLESS: &[(&str, &str)] = &[

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::token_endpoint::IssuedTokens;
-use authbridge_tests::{Host, MockIssuer, Session, SessionBuilder};
+use authbridge_testkit::token_endpoint::IssuedTokens;
+use authbridge_testkit::{Host, MockIssuer, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 /// Deadline for a flow's completion and for each browser request.

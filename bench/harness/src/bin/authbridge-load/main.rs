@@ -1,5 +1,5 @@
 //! `authbridge-load`: a load generator for JSON-RPC servers on stdio — authbridge, the pipe
-//! ceiling (`bench/`'s `limit`) and peer frameworks alike.
+//! ceiling (`bench/peers/`'s `limit`) and peer frameworks alike.
 //!
 //! ```text
 //! authbridge-load [--framing lines|content-length] [--method account/read] [--in-flight W]

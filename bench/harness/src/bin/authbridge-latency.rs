@@ -20,10 +20,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use authbridge_tests::chatgpt_backend::ChatGptBackend;
-use authbridge_tests::codex::{codex_bin, codex_overrides};
-use authbridge_tests::jwt::Jwt;
-use authbridge_tests::{MockOptions, MockProvider};
+use authbridge_testkit::chatgpt_backend::ChatGptBackend;
+use authbridge_testkit::codex::{codex_bin, codex_overrides};
+use authbridge_testkit::jwt::Jwt;
+use authbridge_testkit::{MockOptions, MockProvider};
 use clap::Parser;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -233,7 +233,7 @@ async fn main() -> Result<()> {
     let server = args
         .server
         .clone()
-        .unwrap_or_else(authbridge_tests::server::authbridge_bin);
+        .unwrap_or_else(authbridge_testkit::server::authbridge_bin);
     let home = tempfile::tempdir()?;
     let mut cmd = tokio::process::Command::new(&server);
     cmd.args(["app-server", "--listen", "stdio://", "--home"])

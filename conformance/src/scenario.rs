@@ -1,4 +1,4 @@
-//! The scenario file format: one JSON file per scenario under `tests/scenarios/`.
+//! The scenario file format: one JSON file per scenario under `conformance/scenarios/`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use authbridge_tests::wire::Framing;
+use authbridge_testkit::wire::Framing;
 
 /// Tag of scenarios that only our server is held to (the model surface, "beyond Codex").
 pub const OURS_ONLY: &str = "ours-only";

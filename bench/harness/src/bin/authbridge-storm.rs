@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use authbridge_tests::jwt::Jwt;
-use authbridge_tests::mock_provider::{MockOptions, MockProvider};
+use authbridge_testkit::jwt::Jwt;
+use authbridge_testkit::mock_provider::{MockOptions, MockProvider};
 use clap::Parser;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -159,7 +159,7 @@ async fn round(args: &Args, mock: &MockProvider, storm: bool, n: usize) -> Resul
     let bin = args
         .server
         .clone()
-        .unwrap_or_else(authbridge_tests::server::authbridge_bin);
+        .unwrap_or_else(authbridge_testkit::server::authbridge_bin);
     let mut child = tokio::process::Command::new(bin)
         .arg("--home")
         .arg(home.path())
@@ -429,7 +429,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    authbridge_tests::sys::raise_nofile_limit();
+    authbridge_testkit::sys::raise_nofile_limit();
     let deltas = (0..args.deltas).map(|i| format!("d{i} ")).collect();
     let mock = MockProvider::start(MockOptions {
         deltas,

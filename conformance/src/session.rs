@@ -11,7 +11,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
-use authbridge_tests::wire::{Decoder, Frame, Framing};
+use authbridge_testkit::wire::{Decoder, Frame, Framing};
 
 /// How to start the server under test.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::host::{Finding, CHECKS};
 use crate::pattern::decode_jwt;
-use authbridge_tests::wire::{encode, Decoder, Frame, Framing};
+use authbridge_testkit::wire::{encode, Decoder, Frame, Framing};
 
 use crate::kind::{kind_of, Kind};
 

@@ -5,13 +5,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use authbridge_tests::chatgpt_backend::ChatGptBackend;
-use authbridge_tests::{MockOptions, MockProvider};
+use authbridge_testkit::chatgpt_backend::ChatGptBackend;
+use authbridge_testkit::{MockOptions, MockProvider};
 
 use crate::pattern::{self, expand, Captures, JwtSpec};
 use crate::scenario::{Scenario, Step};
 use crate::session::{cut, Launch, Session};
-use authbridge_tests::wire::{encode, Framing};
+use authbridge_testkit::wire::{encode, Framing};
 
 use crate::kind::{kind_of, Kind};
 

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use authbridge_tests::session::{login_external, start_thread, start_turn_on};
-use authbridge_tests::transcript::{fingerprint, mask_str};
-use authbridge_tests::{
+use authbridge_testkit::session::{login_external, start_thread, start_turn_on};
+use authbridge_testkit::transcript::{fingerprint, mask_str};
+use authbridge_testkit::{
     server, Host, HostOptions, Jwt, MockOptions, MockProvider, RefreshPolicy, RefreshReply,
 };
 use clap::Parser;
@@ -287,7 +287,7 @@ async fn stream_turn(host: &Host, thread: &str, input: &str) -> anyhow::Result<S
             .await;
         if let Some(done) = done {
             println!();
-            let outcome = authbridge_tests::session::outcome(&done["params"]);
+            let outcome = authbridge_testkit::session::outcome(&done["params"]);
             if outcome["status"] != "completed" {
                 bail!(
                     "turn {turn} ended {}: {}",

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::host::CMD_ENV;
 use crate::pattern::JwtSpec;
-use authbridge_tests::wire::{encode, Decoder, Frame, Framing};
+use authbridge_testkit::wire::{encode, Decoder, Frame, Framing};
 
 use crate::kind::{kind_of, Kind};
 

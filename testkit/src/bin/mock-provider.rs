@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use authbridge_tests::{MockOptions, MockProvider};
+use authbridge_testkit::{MockOptions, MockProvider};
 use clap::Parser;
 use tokio::io::AsyncReadExt;
 

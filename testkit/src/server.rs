@@ -128,26 +128,26 @@ pub fn server_path(path: &Path) -> String {
 }
 
 /// The `authbridge-test-cmd` for the server under test: `AUTHBRIDGE_TEST_CMD` (the `.exe`
-/// when the server is the Windows binary), else `built` (a test's
-/// `env!("CARGO_BIN_EXE_authbridge-test-cmd")`).
-pub fn test_cmd_bin(built: &str) -> PathBuf {
+/// when the server is the Windows binary), else the kit's own build of it
+/// (`<target>/debug/authbridge-test-cmd`, see [`bins::locate`]).
+pub fn test_cmd_bin() -> PathBuf {
     std::env::var_os("AUTHBRIDGE_TEST_CMD")
         .filter(|c| !c.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(built))
+        .unwrap_or_else(|| bins::locate(env!("CARGO_PKG_NAME"), "authbridge-test-cmd"))
 }
 
 /// A command running `authbridge-test-cmd` the way the server under test runs (through
 /// `AUTHBRIDGE_BIN_WRAPPER` when set): a second process of the same platform, e.g. to hold
 /// `auth.json.lock` with the same kind of lock the server takes.
-pub fn test_cmd_command(built: &str) -> tokio::process::Command {
+pub fn test_cmd_command() -> tokio::process::Command {
     match wrapper() {
         Some(wrapper) => {
             let mut cmd = tokio::process::Command::new(wrapper);
-            cmd.arg(test_cmd_bin(built));
+            cmd.arg(test_cmd_bin());
             cmd
         }
-        None => tokio::process::Command::new(test_cmd_bin(built)),
+        None => tokio::process::Command::new(test_cmd_bin()),
     }
 }
 

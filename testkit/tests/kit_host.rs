@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use authbridge_tests::wire::Framing;
-use authbridge_tests::{Host, HostOptions, Jwt, RefreshPolicy, RefreshReply};
+use authbridge_testkit::wire::Framing;
+use authbridge_testkit::{Host, HostOptions, Jwt, RefreshPolicy, RefreshReply};
 use serde_json::json;
 use tokio::process::Command;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use authbridge_tests::jwt::{decode_claims, AUTH_CLAIM};
-use authbridge_tests::{TokenEndpoint, TokenMode};
+use authbridge_testkit::jwt::{decode_claims, AUTH_CLAIM};
+use authbridge_testkit::{TokenEndpoint, TokenMode};
 use serde_json::{json, Value};
 
 async fn refresh(endpoint: &TokenEndpoint, rt: &str) -> (u16, String) {

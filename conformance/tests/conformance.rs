@@ -11,7 +11,7 @@ const KIT: &str = env!("CARGO_BIN_EXE_authbridge-conformance");
 /// The server command with the kit's placeholders: a fresh home and the mock provider.
 fn server_command() -> Vec<String> {
     vec![
-        authbridge_tests::server::authbridge_bin()
+        authbridge_testkit::server::authbridge_bin()
             .to_string_lossy()
             .into_owned(),
         "--home".into(),
@@ -147,7 +147,7 @@ fn a_peer_column_shows_passes_failures_skips_and_documented_differences() {
     }
     let peer = format!(
         "{} --home {{home}} -c max_message_bytes=300",
-        authbridge_tests::server::authbridge_bin().display()
+        authbridge_testkit::server::authbridge_bin().display()
     );
     let scenario_dir = dir.path().to_string_lossy().into_owned();
     let out = kit(

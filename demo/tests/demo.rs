@@ -7,7 +7,10 @@ use std::time::Duration;
 async fn the_demo_shows_one_refresh_two_streamed_turns_and_no_token() {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_authbridge-demo"))
         .args(["--delta-delay-ms", "5"])
-        .env("AUTHBRIDGE_BIN", authbridge_tests::server::authbridge_bin())
+        .env(
+            "AUTHBRIDGE_BIN",
+            authbridge_testkit::server::authbridge_bin(),
+        )
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(30), child)

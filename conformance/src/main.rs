@@ -3,8 +3,8 @@
 //! # Layout
 //! - `server` mode: [`scenario`] files are run by [`runner`] against a fresh server per
 //!   scenario ([`session`] owns the pipes, [`kind`] tells messages apart, [`pattern`] the
-//!   matchers; from the test kit: `authbridge_tests::wire` the framing,
-//!   `authbridge_tests::mock_provider` the model provider, `authbridge_tests::chatgpt_backend`
+//!   matchers; from the test kit: `authbridge_testkit::wire` the framing,
+//!   `authbridge_testkit::mock_provider` the model provider, `authbridge_testkit::chatgpt_backend`
 //!   the ChatGPT backend a Codex peer needs); [`report`] prints the result.
 //! - `host` mode: [`host`] spawns the host under test with `AUTHBRIDGE_CMD` naming the
 //!   hidden `stand-in` mode ([`stand_in`]), which plays the server and records findings.
@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authbridge_tests::wire::Framing;
+use authbridge_testkit::wire::Framing;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt as _;
 

@@ -1,5 +1,5 @@
 //! What a message is, by its members: the three kinds an `expect` step tells apart. The
-//! framing itself is the test kit's (`authbridge_tests::wire`).
+//! framing itself is the test kit's (`authbridge_testkit::wire`).
 
 use serde_json::Value;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use authbridge_tests::mock_provider::RecordedRequest;
-use authbridge_tests::{Failure, MockOptions, MockProvider};
+use authbridge_testkit::mock_provider::RecordedRequest;
+use authbridge_testkit::{Failure, MockOptions, MockProvider};
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(5);

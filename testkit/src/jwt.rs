@@ -13,7 +13,7 @@ pub const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 ///
 /// ```
 /// use std::time::Duration;
-/// use authbridge_tests::jwt::Jwt;
+/// use authbridge_testkit::jwt::Jwt;
 /// let token = Jwt::new().account("org-1").plan("pro").exp_in(Duration::from_secs(3600)).mint();
 /// assert_eq!(token.split('.').count(), 3);
 /// ```
