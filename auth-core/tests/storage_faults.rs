@@ -7,59 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use authbridge_auth_core::*;
+use authbridge_testkit::mounts::{bind_on_itself, fill, tmpfs};
 use common::*;
-
-/// A mount made by a test; unmounted (lazily, so it cannot fail on a busy file) on drop.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn mount(args: &[&str], target: &Path) -> Option<Mount> {
-    let ok = Command::new("mount")
-        .args(args)
-        .arg(target)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: `mount {} {}` failed (these tests need root and mount permission)",
-            args.join(" "),
-            target.display()
-        );
-    }
-    ok.then(|| Mount(target.to_path_buf()))
-}
-
-/// Fills the filesystem of `dir` until a write fails with ENOSPC.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let block = vec![0u8; 4096];
-    loop {
-        match f.write(&block) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
-            Err(e) => panic!("filling {}: {e}", dir.display()),
-        }
-    }
-    // Also the last partial block.
-    while f.write(&[0u8]).is_ok_and(|n| n == 1) {}
-    let _ = f.sync_all();
-    path
-}
-
-const ENOSPC: i32 = 28;
 
 fn refresh_tokens_sent(server: &TokenServer) -> Vec<String> {
     server
@@ -156,7 +109,7 @@ async fn on_a_full_tmpfs_the_rotated_tokens_are_kept_used_and_saved_later() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("auth");
     std::fs::create_dir(&dir).unwrap();
-    let Some(_mount) = mount(&["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"], &dir) else {
+    let Some(_mount) = tmpfs(&dir, "64k") else {
         return;
     };
     // auth.json first, then fill the rest of the 64 KiB.
@@ -181,8 +134,7 @@ async fn with_auth_json_that_cannot_be_replaced_the_rotated_tokens_are_kept_used
     // Write the file, then bind-mount it on itself: it reads as before, but renaming a
     // new file over it fails with EBUSY — for root too.
     let setup = expired_managed(&dir).await;
-    let file = dir.join("auth.json");
-    let Some(bind) = mount(&["--bind", file.to_str().unwrap()], &file) else {
+    let Some(bind) = bind_on_itself(&dir.join("auth.json")) else {
         return;
     };
     let mut bind = Some(bind);

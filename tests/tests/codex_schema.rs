@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use authbridge_tests::jwt::Jwt;
-use authbridge_tests::{Host, HostOptions, MockOptions, MockProvider, RefreshPolicy};
+use authbridge_testkit::jwt::Jwt;
+use authbridge_testkit::{Host, HostOptions, MockOptions, MockProvider, RefreshPolicy};
 use serde_json::{json, Value};
 
 use codex_kit::{Judge, Tally};
@@ -47,9 +47,9 @@ impl Driver {
         })
         .await
         .expect("mock provider");
-        let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 300);
+        let mut overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 300);
         overrides.push("model=gpt-5".into());
-        let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+        let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
         // Codex's launch line, as every Codex host spawns its server.
         let std_cmd = cmd.as_std_mut();
         let args: Vec<_> = std_cmd.get_args().map(|a| a.to_owned()).collect();

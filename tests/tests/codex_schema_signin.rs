@@ -6,8 +6,8 @@
 mod codex_kit;
 mod signin_common;
 
-use authbridge_tests::mock_issuer::browse;
-use authbridge_tests::{DeviceResolution, MockIssuer};
+use authbridge_testkit::mock_issuer::browse;
+use authbridge_testkit::{DeviceResolution, MockIssuer};
 use codex_kit::{generate_schema, Judge, Tally};
 use serde_json::json;
 use signin_common::*;

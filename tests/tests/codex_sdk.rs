@@ -9,10 +9,8 @@
 //! passes every phase too: the healed turn with the provider's streamed text, the second
 //! turn, models, account, logout, the interrupt and the `Codex` class. What it does not
 //! compare is the agent message *item* and the conversation Codex sends on the second turn:
-//! Codex builds that item from the provider's `response.output_item.done` event, which the
-//! test kit's mock provider does not send (the conformance kit's own provider does, and its
-//! `turn-multi-turn-conversation` scenario holds Codex and authbridge to the same
-//! conversation). Left out of the script because neither server does it:
+//! the conformance kit's `turn-multi-turn-conversation` scenario holds Codex and authbridge
+//! to the same conversation. Left out of the script because neither server does it:
 //! `thread.read(include_turns=True)` on an ephemeral thread (Codex: -32600).
 //!
 //! Needs `python3` (with `venv`) and PyPI; without them it fails, saying so.
@@ -24,8 +22,10 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use authbridge_tests::jwt::Jwt;
-use authbridge_tests::{MockOptions, MockProvider};
+use authbridge_testkit::chatgpt_backend::ChatGptBackend;
+use authbridge_testkit::codex::codex_overrides;
+use authbridge_testkit::jwt::Jwt;
+use authbridge_testkit::{MockOptions, MockProvider};
 use serde_json::{json, Value};
 
 const SDK: &str = "openai-codex==0.163.0";
@@ -44,7 +44,7 @@ fn script() -> PathBuf {
 fn sdk_python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let venv = codex_kit::install::target_dir().join("codex-sdk-0.163.0-venv");
+        let venv = authbridge_testkit::server::target_dir().join("codex-sdk-0.163.0-venv");
         let python = venv.join("bin/python");
         let marker = venv.join(".installed");
         if marker.is_file() && python.is_file() {
@@ -138,14 +138,14 @@ struct Target {
     overrides: Vec<String>,
     env: Value,
     _home: tempfile::TempDir,
-    _backend: Option<codex_kit::backend::Backend>,
+    _backend: Option<ChatGptBackend>,
 }
 
 fn authbridge(mock: &MockProvider) -> Target {
     let home = tempfile::tempdir().unwrap();
     Target {
-        codex_bin: authbridge_tests::server::authbridge_bin(),
-        overrides: authbridge_tests::server::openai_overrides(&mock.url(), 5000),
+        codex_bin: authbridge_testkit::server::authbridge_bin(),
+        overrides: authbridge_testkit::server::openai_overrides(&mock.url(), 5000),
         env: json!({"AUTHBRIDGE_HOME": home.path()}),
         _home: home,
         _backend: None,
@@ -154,12 +154,12 @@ fn authbridge(mock: &MockProvider) -> Target {
 
 async fn codex(mock: &MockProvider) -> Target {
     let home = tempfile::tempdir().unwrap();
-    let backend = codex_kit::backend::Backend::start(ACCOUNT).await.unwrap();
+    let backend = ChatGptBackend::start(ACCOUNT).await.unwrap();
     Target {
         codex_bin: tokio::task::spawn_blocking(codex_kit::codex_bin)
             .await
             .unwrap(),
-        overrides: codex_kit::backend::codex_overrides(backend.url(), &mock.url()),
+        overrides: codex_overrides(&backend.url(), &mock.url()),
         env: json!({"CODEX_HOME": home.path()}),
         _home: home,
         _backend: Some(backend),

@@ -5,20 +5,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use authbridge_protocol::ErrorObject;
-use authbridge_tests::host::Host;
-use authbridge_tests::{Jwt, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::host::Host;
+use authbridge_testkit::jwt::for_account as jwt;
+use authbridge_testkit::{Jwt, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(5);
-
-fn jwt(account: &str, plan: &str) -> String {
-    Jwt::new()
-        .email("user@example.com")
-        .account(account)
-        .plan(plan)
-        .exp_in(Duration::from_secs(3600))
-        .mint()
-}
 
 fn err(code: i64, message: &str) -> ErrorObject {
     ErrorObject::new(code, message)
@@ -193,7 +185,7 @@ async fn an_expired_access_token_is_accepted_at_login() {
 #[tokio::test]
 async fn refresh_token_true_asks_nothing_of_the_host_with_external_tokens() {
     let s = SessionBuilder {
-        host: authbridge_tests::HostOptions {
+        host: authbridge_testkit::HostOptions {
             refresh: RefreshPolicy::tokens(&jwt("org-1", "pro"), "org-1", None),
             ..Default::default()
         },
@@ -277,12 +269,12 @@ async fn without_credentials_model_calls_answer_authentication_required() {
         "authentication required: log in with account/login/start",
     )
     .with_data(json!({"reason": "authRequired"})));
-    let thread = authbridge_tests::session::start_thread(&s.host).await;
+    let thread = authbridge_testkit::session::start_thread(&s.host).await;
     assert_eq!(
         s.host
             .request(
                 "turn/start",
-                authbridge_tests::session::turn_params(&thread, "hi")
+                authbridge_testkit::session::turn_params(&thread, "hi")
             )
             .await,
         expected
@@ -314,12 +306,12 @@ async fn the_api_key_environment_variable_applies_and_survives_logout() {
 async fn a_corrupt_auth_json_fails_reads_naming_the_path_and_a_login_moves_it_aside() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("auth.json"), b"{corrupt").unwrap();
-    let mock = authbridge_tests::MockProvider::start(Default::default())
+    let mock = authbridge_testkit::MockProvider::start(Default::default())
         .await
         .unwrap();
-    let cmd = authbridge_tests::server::command(
+    let cmd = authbridge_testkit::server::command(
         home.path(),
-        &authbridge_tests::server::openai_overrides(&mock.url(), 500),
+        &authbridge_testkit::server::openai_overrides(&mock.url(), 500),
     );
     let host = Host::spawn(cmd, Default::default()).unwrap();
     host.initialize(json!({})).await.unwrap();
@@ -370,7 +362,7 @@ async fn the_ephemeral_store_keeps_an_api_key_off_the_disk() {
         Ok(json!({"account": {"type": "apiKey"}, "requiresOpenaiAuth": true}))
     );
     assert_eq!(
-        authbridge_tests::session::files_containing(s.home(), b"sk-ephemeral"),
+        authbridge_testkit::session::files_containing(s.home(), b"sk-ephemeral"),
         Vec::<std::path::PathBuf>::new()
     );
 }

@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use authbridge_tests::{Failure, Jwt, MockOptions, Session, SessionBuilder};
+use authbridge_testkit::{Failure, Jwt, Session, SessionBuilder};
 
 /// The first 8-byte piece of `token` found in `text`.
 fn leaked(text: &[u8], token: &str) -> Option<String> {
@@ -67,19 +67,10 @@ async fn a_provider_command_token_quoted_by_the_provider_never_reaches_the_host(
     let cmd = dir.path().join("token.sh");
     std::fs::write(&cmd, format!("#!/bin/sh\necho {token}\n")).unwrap();
     std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([token]),
-        ..SessionBuilder::default()
-    }
-    .config("model_provider=corp")
-    .config("model_providers.corp.name=Corp")
-    .config("model_providers.corp.base_url={mock_url}")
-    .config(&format!(
-        "model_providers.corp.auth.command=\"{}\"",
-        cmd.display()
-    ))
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([token])
+        .command_provider(&cmd)
+        .start()
+        .await;
     run_failures(&s, token).await;
     assert_eq!(
         s.mock.authorizations().first().cloned().flatten(),
@@ -95,12 +86,7 @@ async fn a_chatgpt_jwt_quoted_by_the_provider_never_reaches_the_host() {
         .plan("pro")
         .exp_in(Duration::from_secs(3600))
         .mint();
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([token.clone()]),
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([token.clone()]).start().await;
     s.login_external(&token, "org-r", None).await.unwrap();
     run_failures(&s, &token).await;
 }

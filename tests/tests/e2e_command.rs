@@ -7,12 +7,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{start_turn, wait_turn};
-use authbridge_tests::{server, MockOptions, Session, SessionBuilder};
-use serde_json::Value;
+use authbridge_testkit::session::{failure_message, start_turn, wait_turn};
+use authbridge_testkit::{server, Session, SessionBuilder};
 
 fn test_cmd() -> PathBuf {
-    server::test_cmd_bin(env!("CARGO_BIN_EXE_authbridge-test-cmd"))
+    server::test_cmd_bin()
 }
 
 /// A TOML array literal of strings.
@@ -27,24 +26,20 @@ fn toml_args(args: &[&str]) -> String {
 /// A session whose provider `corp` (at the mock) gets its bearer from
 /// `authbridge-test-cmd <args>`, killed after `timeout_ms`.
 async fn command_session(valid: &[&str], args: &[&str], timeout_ms: u64) -> Session {
-    let builder = SessionBuilder {
-        mock: MockOptions::with_tokens(valid.iter().map(|s| s.to_string())),
-        ..SessionBuilder::default()
-    };
-    command_config(builder, args, timeout_ms).start().await
+    command_config(
+        SessionBuilder::accepting(valid.iter().copied()),
+        args,
+        timeout_ms,
+    )
+    .start()
+    .await
 }
 
 /// `builder` with provider `corp` (at the mock) getting its bearer from
 /// `authbridge-test-cmd <args>`, killed after `timeout_ms`.
 fn command_config(builder: SessionBuilder, args: &[&str], timeout_ms: u64) -> SessionBuilder {
     builder
-        .config("model_provider=corp")
-        .config("model_providers.corp.name=Corp")
-        .config("model_providers.corp.base_url={mock_url}")
-        .config(&format!(
-            "model_providers.corp.auth.command=\"{}\"",
-            test_cmd().display().to_string().replace('\\', "\\\\")
-        ))
+        .command_provider(&test_cmd())
         .config(&format!(
             "model_providers.corp.auth.args={}",
             toml_args(args)
@@ -52,14 +47,6 @@ fn command_config(builder: SessionBuilder, args: &[&str], timeout_ms: u64) -> Se
         .config(&format!(
             "model_providers.corp.auth.timeout_ms={timeout_ms}"
         ))
-}
-
-fn failure_message(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -167,11 +154,8 @@ async fn a_rerun_after_a_401_is_bounded_by_the_commands_own_timeout_only() {
     let mark = dir.path().join("ran");
     // The provider refuses the first token; the re-run hangs. The host-refresh deadline
     // (300 ms) is not the command's: the turn fails at the command's 1500 ms, saying so.
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens(Vec::<String>::new()),
-        ..SessionBuilder::default()
-    }
-    .config("external_auth_refresh_timeout_ms=300");
+    let s = SessionBuilder::accepting(Vec::<String>::new())
+        .config("external_auth_refresh_timeout_ms=300");
     let s = command_config(s, &["once", mark.to_str().unwrap(), "refused-token"], 1500)
         .start()
         .await;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use authbridge_protocol::ErrorObject;
-use authbridge_tests::wire::{Decoder, Frame, Framing};
-use authbridge_tests::{HostOptions, SessionBuilder};
+use authbridge_testkit::wire::{Decoder, Frame, Framing};
+use authbridge_testkit::{HostOptions, SessionBuilder};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(5);
@@ -19,10 +19,10 @@ fn uninitialized() -> SessionBuilder {
 
 fn expected_initialize_result(home: &std::path::Path) -> Value {
     json!({
-        "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", authbridge_tests::server::server_os(), std::env::consts::ARCH),
-        "codexHome": authbridge_tests::server::server_path(home),
-        "platformFamily": if authbridge_tests::server::server_os() == "windows" { "windows" } else { "unix" },
-        "platformOs": authbridge_tests::server::server_os(),
+        "userAgent": format!("authbridge/0.1.0 ({}; {}) host_sim/0.1.0", authbridge_testkit::server::server_os(), std::env::consts::ARCH),
+        "codexHome": authbridge_testkit::server::server_path(home),
+        "platformFamily": if authbridge_testkit::server::server_os() == "windows" { "windows" } else { "unix" },
+        "platformOs": authbridge_testkit::server::server_os(),
         "serverInfo": {"name": "authbridge", "version": "0.1.0"}
     })
 }

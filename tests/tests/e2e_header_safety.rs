@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use authbridge_tests::{Jwt, MockOptions, RefreshPolicy, RefreshReply, Session, SessionBuilder};
+use authbridge_testkit::{Jwt, RefreshPolicy, RefreshReply, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 fn jwt(account: &str, tag: &str) -> String {
@@ -103,12 +103,7 @@ async fn an_account_id_or_access_token_that_is_not_header_safe_is_refused_naming
 async fn a_refresh_answer_with_an_unsafe_account_id_is_an_invalid_response_and_changes_nothing() {
     let old = jwt("org-1", "old");
     let new = jwt("org-1", "new");
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([new.clone()]),
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([new.clone()]).start().await;
     s.host
         .set_refresh_policy(RefreshPolicy::always(RefreshReply::tokens(
             &new,
@@ -122,11 +117,7 @@ async fn a_refresh_answer_with_an_unsafe_account_id_is_an_invalid_response_and_c
         text.contains("invalid auth refresh response: chatgptAccountId: it contains a line break"),
         "{text}"
     );
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .unwrap();
+    let status = s.auth_status().await;
     assert_eq!(
         status["authToken"],
         json!(old),
@@ -147,13 +138,7 @@ async fn a_provider_command_token_with_a_carriage_return_fails_the_turn_before_a
     std::fs::write(&cmd, "#!/bin/sh\nprintf 'corp-token\\rX-Injected: 1\\n'\n").unwrap();
     std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = SessionBuilder::default()
-        .config("model_provider=corp")
-        .config("model_providers.corp.name=Corp")
-        .config("model_providers.corp.base_url={mock_url}")
-        .config(&format!(
-            "model_providers.corp.auth.command=\"{}\"",
-            cmd.display()
-        ))
+        .command_provider(&cmd)
         .start()
         .await;
     let done = s.turn("hi").await;

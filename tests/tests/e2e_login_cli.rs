@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use authbridge_tests::mock_issuer::browse;
-use authbridge_tests::{DeviceResolution, MockIssuer};
+use authbridge_testkit::mock_issuer::browse;
+use authbridge_testkit::{DeviceResolution, MockIssuer};
 use serde_json::json;
 use signin_common::{auth_json, issuer_overrides, WAIT};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -22,7 +22,7 @@ struct Run {
 }
 
 fn command(home: &Path, overrides: &[String], args: &[&str]) -> tokio::process::Command {
-    let mut cmd = authbridge_tests::server::command(home, overrides);
+    let mut cmd = authbridge_testkit::server::command(home, overrides);
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

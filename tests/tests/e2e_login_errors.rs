@@ -1,20 +1,10 @@
 //! End to end, every login error of docs/protocol.md §3.1 with its code: unsupported types, tokens
 //! that are not JWTs, and the forced-policy rejections.
 
-use std::time::Duration;
-
 use authbridge_protocol::ErrorObject;
-use authbridge_tests::{Jwt, Session, SessionBuilder};
+use authbridge_testkit::jwt::for_account as jwt;
+use authbridge_testkit::{Session, SessionBuilder};
 use serde_json::json;
-
-fn jwt(account: &str, plan: &str) -> String {
-    Jwt::new()
-        .email("user@example.com")
-        .account(account)
-        .plan(plan)
-        .exp_in(Duration::from_secs(3600))
-        .mint()
-}
 
 fn err(code: i64, message: &str) -> ErrorObject {
     ErrorObject::new(code, message)

@@ -2,74 +2,36 @@
 //! 401 → reload → refresh → retry against a loopback token endpoint
 //! (`AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::jwt::now_unix;
-use authbridge_tests::{Jwt, MockOptions, Session, TokenEndpoint, TokenMode};
+use authbridge_testkit::auth_json::{self, now_rfc3339, ManagedAuth};
+use authbridge_testkit::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
 use serde_json::{json, Value};
 
 const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 
-fn managed_auth_json(home: &Path, access_token: &str, refresh_token: &str) {
+/// A managed login of `org-1` with these tokens, refreshed just now.
+fn managed_auth(access_token: &str, refresh_token: &str) -> ManagedAuth {
     let id_token = Jwt::new()
         .email("user@example.com")
         .account("org-1")
         .plan("plus")
         .mint();
-    let auth = json!({
-        "auth_mode": "chatgpt",
-        "OPENAI_API_KEY": null,
-        "tokens": {"id_token": id_token, "access_token": access_token, "refresh_token": refresh_token, "account_id": "org-1"},
-        "last_refresh": chrono_now()
-    });
-    let path = home.join("auth.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&auth).unwrap()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// Now as RFC 3339 UTC (seconds precision), without a date crate.
-fn chrono_now() -> String {
-    let secs = now_unix();
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm, public domain description).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    ManagedAuth::new(&id_token, access_token, refresh_token).last_refresh(&now_rfc3339())
 }
 
 /// A session with a managed auth.json written before the server starts.
 async fn managed_session(valid: &[&str], access_token: &str, endpoint: &TokenEndpoint) -> Session {
-    let home = tempfile::tempdir().unwrap();
-    managed_auth_json(home.path(), access_token, "rt_1");
-    let mock = authbridge_tests::MockProvider::start(MockOptions::with_tokens(
-        valid.iter().map(|s| s.to_string()),
-    ))
-    .await
-    .unwrap();
-    let overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
-    cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
-    let host = authbridge_tests::Host::spawn(cmd, Default::default()).unwrap();
-    host.initialize(json!({})).await.unwrap();
-    Session { home, mock, host }
+    SessionBuilder::accepting(valid.iter().copied())
+        .auth_json(&managed_auth(access_token, "rt_1"))
+        .env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", &endpoint.url())
+        .start()
+        .await
 }
 
 fn stored(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
+    auth_json::read(home).expect("auth.json")
 }
 
 #[tokio::test]
@@ -162,7 +124,7 @@ async fn a_managed_401_adopts_tokens_another_process_wrote_without_calling_the_e
         .unwrap();
     let s = managed_session(&[&theirs], &stale, &endpoint).await;
     s.host.request("account/read", json!({})).await.unwrap();
-    managed_auth_json(s.home(), &theirs, "rt_theirs");
+    managed_auth(&theirs, "rt_theirs").write(s.home());
     let done = s.turn("hi").await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(endpoint.calls(), 0);

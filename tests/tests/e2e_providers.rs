@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use authbridge_tests::session::{start_turn, wait_turn};
-use authbridge_tests::{Failure, Jwt, MockOptions, Session, SessionBuilder};
+use authbridge_testkit::session::{failure_message, start_turn, wait_turn};
+use authbridge_testkit::{Failure, Jwt, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 /// Writes an executable shell script.
@@ -39,27 +39,10 @@ fn runs(dir: &Path) -> u32 {
 
 /// A session whose active provider is `corp` at the mock, authenticated by `command`.
 async fn corp_session(valid: &[&str], command: &Path) -> Session {
-    SessionBuilder {
-        mock: MockOptions::with_tokens(valid.iter().map(|s| s.to_string())),
-        ..SessionBuilder::default()
-    }
-    .config("model_provider=corp")
-    .config("model_providers.corp.name=Corp")
-    .config("model_providers.corp.base_url={mock_url}")
-    .config(&format!(
-        "model_providers.corp.auth.command=\"{}\"",
-        command.display()
-    ))
-    .start()
-    .await
-}
-
-fn failure_message(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    SessionBuilder::accepting(valid.iter().copied())
+        .command_provider(command)
+        .start()
+        .await
 }
 
 #[tokio::test]
@@ -70,12 +53,7 @@ async fn a_bearer_command_token_is_cached_across_turns() {
     assert_eq!(s.turn("one").await["status"], "completed");
     assert_eq!(s.turn("two").await["status"], "completed");
     assert_eq!(runs(dir.path()), 1);
-    let seen: Vec<(Option<String>, Option<String>)> = s
-        .mock
-        .requests()
-        .into_iter()
-        .map(|r| (r.authorization, r.account_id))
-        .collect();
+    let seen = s.mock.credentials_seen();
     let expected = (Some("Bearer corp-token-1".to_owned()), None);
     assert_eq!(seen, vec![expected.clone(), expected]);
 }
@@ -163,20 +141,7 @@ async fn a_custom_provider_never_receives_the_account_credentials() {
 // ---- provider failures reach the turn ----
 
 async fn api_key_session() -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens(["sk-test"]),
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": "sk-test"}),
-        )
-        .await
-        .unwrap();
-    s
+    SessionBuilder::default().api_key("sk-test").start().await
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! A provider that quotes the bearer token in a stream error does not get it shown to
 //! the host: the failed turn's message carries `[redacted]` instead.
 
-use authbridge_tests::{Failure, Jwt, MockOptions, SessionBuilder};
+use authbridge_testkit::{Failure, Jwt, SessionBuilder};
 use std::time::Duration;
 
 #[tokio::test]
@@ -10,12 +10,7 @@ async fn a_token_quoted_in_a_stream_error_is_redacted_from_the_failed_turn() {
         .account("org-r")
         .exp_in(Duration::from_secs(3600))
         .mint();
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([token.clone()]),
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([token.clone()]).start().await;
     s.login_external(&token, "org-r", None).await.unwrap();
     s.mock.fail_next(Failure::ResponseFailed {
         message: format!("token {token} is over quota; see /var/log/x.y.z for details"),

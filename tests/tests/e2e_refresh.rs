@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{
-    files_containing, start_thread, start_turn, start_turns_together, streamed_text, wait_turn,
+use authbridge_testkit::session::{
+    failure_message, files_containing, start_thread, start_turn, start_turns_together,
+    streamed_text, wait_turn,
 };
-use authbridge_tests::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::{HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 fn jwt(account: &str, tag: &str) -> String {
@@ -41,20 +42,8 @@ async fn session_with(valid: &[&str], policy: RefreshPolicy, base: SessionBuilde
 }
 
 async fn current_token(s: &Session) -> Value {
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .unwrap();
+    let status = s.auth_status().await;
     status["authToken"].clone()
-}
-
-fn failure_message(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -70,12 +59,7 @@ async fn a_401_asks_the_host_once_and_the_retry_with_the_new_token_streams_the_a
     );
     assert_eq!(streamed_text(&s.host, &turn), "Hello, world!");
 
-    let seen: Vec<(Option<String>, Option<String>)> = s
-        .mock
-        .requests()
-        .into_iter()
-        .map(|r| (r.authorization, r.account_id))
-        .collect();
+    let seen = s.mock.credentials_seen();
     assert_eq!(
         seen,
         vec![

@@ -8,8 +8,8 @@ mod signin_common;
 
 use std::time::Duration;
 
-use authbridge_tests::mock_issuer::browse;
-use authbridge_tests::{AuthorizeMode, ExchangeMode, Host, MockIssuer, Session};
+use authbridge_testkit::mock_issuer::browse;
+use authbridge_testkit::{AuthorizeMode, ExchangeMode, Host, MockIssuer, Session};
 use serde_json::{json, Value};
 use signin_common::*;
 
@@ -86,24 +86,7 @@ async fn a_browser_sign_in_stores_managed_credentials_and_announces_them() {
     assert!(visit.body.contains("Signed in"), "{}", visit.body);
     assert!(visit.body.contains("person@example.com"), "{}", visit.body);
 
-    assert_eq!(
-        completed(&s.host, &id).await,
-        json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
-    );
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![
-            (
-                "account/login/completed".to_owned(),
-                json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
-            ),
-            (
-                "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "pro", "reason": null})
-            ),
-        ]
-    );
+    assert_signed_in(&s.host, &id, "pro").await;
     // The exchange carried the verifier of the challenge and the same redirect_uri.
     let calls = issuer.token_calls();
     assert_eq!(calls.len(), 1);
@@ -111,20 +94,10 @@ async fn a_browser_sign_in_stores_managed_credentials_and_announces_them() {
     assert_eq!(calls[0].params["redirect_uri"], q["redirect_uri"]);
     assert_eq!(calls[0].params["client_id"], CLIENT_ID);
 
-    let issued = issuer.issued().pop().unwrap();
-    let stored = auth_json(s.home()).expect("auth.json written");
-    assert_eq!(stored["auth_mode"], "chatgpt");
+    let stored = assert_stored(s.home(), &issuer.issued().pop().unwrap(), "org-1");
     assert_eq!(stored["OPENAI_API_KEY"], Value::Null);
-    assert_eq!(
-        stored["tokens"],
-        json!({"id_token": issued.id_token, "access_token": issued.access_token, "refresh_token": issued.refresh_token, "account_id": "org-1"})
-    );
     assert!(stored["last_refresh"].is_string(), "{stored}");
-    let account = s.host.request("account/read", json!({})).await.unwrap();
-    assert_eq!(
-        account["account"],
-        json!({"type": "chatgpt", "email": "person@example.com", "planType": "pro"})
-    );
+    assert_account(&s.host, "person@example.com", "pro").await;
 }
 
 #[tokio::test]
@@ -150,13 +123,7 @@ async fn assert_fails(s: &Session, issuer: &MockIssuer, error: &str) {
     let visit = browse(&url, WAIT).await.unwrap();
     assert_eq!(visit.status, 400, "{}", visit.body);
     assert!(visit.body.contains("Sign-in failed"), "{}", visit.body);
-    assert_eq!(completed(&s.host, &id).await, failed(&id, error));
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![("account/login/completed".to_owned(), failed(&id, error))]
-    );
-    assert!(auth_json(s.home()).is_none(), "nothing written");
+    assert_sign_in_failed(s, &id, error).await;
     let _ = issuer;
 }
 
@@ -219,13 +186,7 @@ async fn a_token_for_another_workspace_fails_when_one_is_forced() {
     assert_eq!(visit.status, 400);
     let error =
         "Login is restricted to workspace \"org-1\", but the sign-in was for workspace \"org-2\".";
-    assert_eq!(completed(&s.host, &id).await, failed(&id, error));
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![("account/login/completed".to_owned(), failed(&id, error))]
-    );
-    assert!(auth_json(s.home()).is_none());
+    assert_sign_in_failed(&s, &id, error).await;
 }
 
 #[tokio::test]
@@ -237,14 +198,7 @@ async fn a_flow_not_finished_in_time_fails_with_login_timed_out() {
         completed(&s.host, &id).await,
         failed(&id, "Login timed out")
     );
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![(
-            "account/login/completed".to_owned(),
-            failed(&id, "Login timed out")
-        )]
-    );
+    assert_only_failure_announced(&s.host, &id, "Login timed out").await;
     // The callback server is gone: a late browser gets no sign-in.
     let late = browse(&url, Duration::from_secs(3)).await;
     assert!(late.as_ref().map_or(true, |v| v.status != 200), "{late:?}");
@@ -342,14 +296,8 @@ async fn a_second_login_replaces_the_first_which_completes_unsuccessfully_first(
         notes,
         vec![
             ("account/login/completed".to_owned(), failed(&first, error)),
-            (
-                "account/login/completed".to_owned(),
-                json!({"loginId": second, "success": true, "error": null, "onboardingEntrypoint": null})
-            ),
-            (
-                "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "plus", "reason": null})
-            ),
+            ("account/login/completed".to_owned(), succeeded(&second)),
+            signed_in_update("plus"),
         ]
     );
 }
@@ -394,7 +342,7 @@ async fn chatgpt_sign_in_is_refused_when_api_login_is_forced_or_external_tokens_
     }
     drop(s);
     let s = session(&issuer, &[]).await;
-    let token = authbridge_tests::Jwt::new().account("org-1").mint();
+    let token = authbridge_testkit::Jwt::new().account("org-1").mint();
     s.login_external(&token, "org-1", None).await.unwrap();
     for kind in ["chatgpt", "chatgptDeviceCode"] {
         let e = s
@@ -443,10 +391,10 @@ async fn after_a_browser_sign_in_the_managed_refresh_uses_the_issuer() {
 async fn a_second_process_sharing_the_home_sees_the_sign_in() {
     let issuer = MockIssuer::start().await.unwrap();
     let s = session(&issuer, &[]).await;
-    let mut overrides = authbridge_tests::server::openai_overrides(&s.mock.url(), 500);
+    let mut overrides = authbridge_testkit::server::openai_overrides(&s.mock.url(), 500);
     overrides.extend(issuer_overrides(&issuer));
     let other = Host::spawn(
-        authbridge_tests::server::command(s.home(), &overrides),
+        authbridge_testkit::server::command(s.home(), &overrides),
         Default::default(),
     )
     .unwrap();

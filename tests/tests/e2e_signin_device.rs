@@ -6,7 +6,7 @@ mod signin_common;
 
 use std::time::Duration;
 
-use authbridge_tests::{DeviceResolution, MockIssuer, Session};
+use authbridge_testkit::{DeviceResolution, MockIssuer, Session};
 use serde_json::json;
 use signin_common::*;
 
@@ -46,24 +46,7 @@ async fn an_approved_device_code_stores_managed_credentials() {
     wait_polls(&issuer, 2).await;
     assert!(auth_json(s.home()).is_none(), "nothing while pending");
     assert!(issuer.resolve_device(&code, DeviceResolution::Approve));
-    assert_eq!(
-        completed(&s.host, &id).await,
-        json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
-    );
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![
-            (
-                "account/login/completed".to_owned(),
-                json!({"loginId": id, "success": true, "error": null, "onboardingEntrypoint": null})
-            ),
-            (
-                "account/updated".to_owned(),
-                json!({"authMode": "chatgpt", "planType": "team", "reason": null})
-            ),
-        ]
-    );
+    assert_signed_in(&s.host, &id, "team").await;
     let calls = issuer.token_calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].grant_type, "authorization_code");
@@ -71,18 +54,8 @@ async fn an_approved_device_code_stores_managed_credentials() {
         calls[0].params["redirect_uri"],
         format!("{}/deviceauth/callback", issuer.url())
     );
-    let issued = issuer.issued().pop().unwrap();
-    let stored = auth_json(s.home()).unwrap();
-    assert_eq!(stored["auth_mode"], "chatgpt");
-    assert_eq!(
-        stored["tokens"],
-        json!({"id_token": issued.id_token, "access_token": issued.access_token, "refresh_token": issued.refresh_token, "account_id": "org-7"})
-    );
-    let account = s.host.request("account/read", json!({})).await.unwrap();
-    assert_eq!(
-        account["account"],
-        json!({"type": "chatgpt", "email": "device@example.com", "planType": "team"})
-    );
+    assert_stored(s.home(), &issuer.issued().pop().unwrap(), "org-7");
+    assert_account(&s.host, "device@example.com", "team").await;
 }
 
 async fn assert_device_fails(how: DeviceResolution, error: &str) {
@@ -91,13 +64,7 @@ async fn assert_device_fails(how: DeviceResolution, error: &str) {
     let (id, code) = start(&s, &issuer).await;
     wait_polls(&issuer, 1).await;
     issuer.resolve_device(&code, how);
-    assert_eq!(completed(&s.host, &id).await, failed(&id, error));
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![("account/login/completed".to_owned(), failed(&id, error))]
-    );
-    assert!(auth_json(s.home()).is_none());
+    assert_sign_in_failed(&s, &id, error).await;
     assert_eq!(issuer.token_calls(), vec![]);
 }
 
@@ -167,14 +134,7 @@ async fn a_pending_device_code_can_be_cancelled_and_times_out() {
     // Approving afterwards changes nothing: the server no longer polls.
     let polls = issuer.device_polls();
     issuer.resolve_device(&code, DeviceResolution::Approve);
-    settle(&s.host).await;
-    assert_eq!(
-        account_notes(&s.host),
-        vec![(
-            "account/login/completed".to_owned(),
-            failed(&id, "Login timed out")
-        )]
-    );
+    assert_only_failure_announced(&s.host, &id, "Login timed out").await;
     assert!(issuer.device_polls() <= polls + 1);
     assert!(auth_json(s.home()).is_none());
 }

@@ -7,36 +7,12 @@
 //! the file can be written. Needs root for `mount`; skips, saying so, without.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use authbridge_tests::{Host, Jwt, MockOptions, MockProvider, TokenEndpoint};
+use authbridge_testkit::auth_json::{self, ManagedAuth};
+use authbridge_testkit::mounts::{bind_on_itself, fill, tmpfs};
+use authbridge_testkit::{Host, Jwt, MockOptions, MockProvider, TokenEndpoint};
 use serde_json::{json, Value};
-
-/// A mount made by the test; lazily unmounted on drop.
-struct Mount(PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn mount(args: &[&str], target: &Path) -> Option<Mount> {
-    let ok = Command::new("mount")
-        .args(args)
-        .arg(target)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: `mount {} {}` failed (this test needs root and mount permission)",
-            args.join(" "),
-            target.display()
-        );
-    }
-    ok.then(|| Mount(target.to_path_buf()))
-}
 
 fn access(tag: &str, ttl: Duration) -> String {
     Jwt::new()
@@ -49,40 +25,23 @@ fn access(tag: &str, ttl: Duration) -> String {
 }
 
 fn write_auth_json(dir: &Path, access_token: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let id_token = Jwt::new()
         .email("user@example.com")
         .account("org-1")
         .plan("plus")
         .mint();
-    let auth = json!({
-        "auth_mode": "chatgpt", "OPENAI_API_KEY": null,
-        "tokens": {"id_token": id_token, "access_token": access_token, "refresh_token": "rt_1", "account_id": "org-1"},
-        "last_refresh": "2026-12-01T00:00:00Z"
-    });
-    let path = dir.join("auth.json");
-    std::fs::write(&path, serde_json::to_vec(&auth).unwrap()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ManagedAuth::new(&id_token, access_token, "rt_1")
+        .last_refresh("2026-12-01T00:00:00Z")
+        .write(dir);
 }
 
 fn stored_refresh_token(dir: &Path) -> Value {
-    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("auth.json")).unwrap()).unwrap();
-    v["tokens"]["refresh_token"].clone()
+    auth_json::read(dir).expect("auth.json")["tokens"]["refresh_token"].clone()
 }
 
 /// `completed`, in the current turn shape or in Codex's (`turn.status`).
 fn completed(done: &Value) -> bool {
     done["status"] == "completed" || done["turn"]["status"] == "completed"
-}
-
-/// Fills the filesystem holding `dir`; the filler's path.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    while f.write(&[0u8; 4096]).is_ok_and(|n| n > 0) {}
-    while f.write(&[0u8]).is_ok_and(|n| n == 1) {}
-    path
 }
 
 struct Setup {
@@ -115,9 +74,9 @@ async fn start(home: tempfile::TempDir, dir: PathBuf, block: impl FnOnce(&Path))
     ]))
     .await
     .unwrap();
-    let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
+    let mut overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 500);
     overrides.push(format!("auth_dir=\"{}\"", dir.display()));
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+    let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
     cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
     let host = Host::spawn(cmd, Default::default()).unwrap();
     host.initialize(json!({})).await.unwrap();
@@ -133,7 +92,7 @@ async fn start(home: tempfile::TempDir, dir: PathBuf, block: impl FnOnce(&Path))
 
 async fn story(s: Setup, why: &str, unblock: impl FnOnce()) {
     // 1. The proactive refresh rotates rt_1, the write fails, the turn uses the new token.
-    let done = authbridge_tests::session::run_turn(&s.host, "one").await;
+    let done = authbridge_testkit::session::run_turn(&s.host, "one").await;
     assert!(completed(&done), "{done}\n{}", s.host.stderr_text());
     let warning = s
         .host
@@ -156,7 +115,7 @@ async fn story(s: Setup, why: &str, unblock: impl FnOnce()) {
 
     // 2. The provider now rejects fresh-1: the 401 recovery refreshes with rt_issued_1.
     s.mock.reject_token(&s.fresh[0]);
-    let done = authbridge_tests::session::run_turn(&s.host, "two").await;
+    let done = authbridge_testkit::session::run_turn(&s.host, "two").await;
     assert!(completed(&done), "{done}");
     let sent: Vec<Value> = s
         .endpoint
@@ -207,7 +166,7 @@ async fn a_full_disk_during_a_managed_refresh_keeps_the_user_signed_in() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("auth");
     std::fs::create_dir(&dir).unwrap();
-    let Some(_mount) = mount(&["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"], &dir) else {
+    let Some(_mount) = tmpfs(&dir, "64k") else {
         return;
     };
     let mut filler = None;
@@ -230,8 +189,7 @@ async fn an_auth_json_that_cannot_be_replaced_keeps_the_user_signed_in() {
     std::fs::create_dir(&dir).unwrap();
     let mut bind = None;
     let s = start(home, dir.clone(), |d| {
-        let file = d.join("auth.json");
-        bind = mount(&["--bind", file.to_str().unwrap()], &file);
+        bind = bind_on_itself(&d.join("auth.json"));
     })
     .await;
     if bind.is_none() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::{server, Session, SessionBuilder};
+use authbridge_testkit::{server, Session, SessionBuilder};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -19,7 +19,7 @@ struct LockHolder {
 
 impl LockHolder {
     async fn hold(home: &Path) -> Self {
-        let mut child = server::test_cmd_command(env!("CARGO_BIN_EXE_authbridge-test-cmd"))
+        let mut child = server::test_cmd_command()
             .arg("lock")
             .arg(home.join("auth.json.lock"))
             .stdin(Stdio::piped())
@@ -76,7 +76,7 @@ async fn auth_json_is_written_by_one_server_and_read_by_the_next() {
     }
     let mut cmd = server::command(s.home(), &[] as &[&str]);
     cmd.env("AUTHBRIDGE_HOME", s.home());
-    let next = authbridge_tests::Host::spawn(cmd, Default::default()).unwrap();
+    let next = authbridge_testkit::Host::spawn(cmd, Default::default()).unwrap();
     next.initialize(json!({})).await.unwrap();
     let read = next
         .request("account/read", json!({}))
@@ -164,7 +164,7 @@ async fn a_world_readable_auth_json_is_tightened_to_0600_with_a_warning() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut cmd = server::command(home.path(), &[] as &[&str]);
     cmd.env("AUTHBRIDGE_LOG", "warn");
-    let host = authbridge_tests::Host::spawn(cmd, Default::default()).unwrap();
+    let host = authbridge_testkit::Host::spawn(cmd, Default::default()).unwrap();
     host.initialize(json!({})).await.unwrap();
     let read = host.request("account/read", json!({})).await.unwrap();
     assert_eq!(read["account"]["type"], "apiKey", "{read}");

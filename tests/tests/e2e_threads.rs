@@ -7,35 +7,17 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::session::{
+use authbridge_testkit::session::{
     start_thread, start_turn_on, turn_params, wait_turn, wait_turn_completed,
 };
-use authbridge_tests::{
-    Failure, HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder,
-};
+use authbridge_testkit::{Failure, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 
 async fn api_key_session_with(base: SessionBuilder) -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions {
-            valid_tokens: vec!["sk-test".into()],
-            ..base.mock.clone()
-        },
-        ..base
-    }
-    .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": "sk-test"}),
-        )
-        .await
-        .unwrap();
-    s
+    base.api_key("sk-test").start().await
 }
 
 async fn api_key_session() -> Session {
@@ -327,16 +309,10 @@ async fn a_failed_turn_sends_system_error_then_error_then_turn_completed() {
 #[tokio::test]
 async fn rate_limits_come_from_the_usage_endpoint_and_a_401_there_is_healed_by_the_host() {
     let (old, new) = (jwt("old"), jwt("new"));
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([new.clone()]),
-        host: HostOptions {
-            refresh: RefreshPolicy::tokens(&new, "org-1", Some("pro")),
-            ..HostOptions::default()
-        },
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([new.clone()])
+        .refresh(RefreshPolicy::tokens(&new, "org-1", Some("pro")))
+        .start()
+        .await;
     s.login_external(&old, "org-1", Some("pro")).await.unwrap();
     let limits = s
         .host
@@ -464,15 +440,15 @@ fn completions(out: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_turn_piped_with_its_thread_then_end_of_input_runs_and_completes_before_exit() {
-    let mock = authbridge_tests::MockProvider::start(MockOptions::with_tokens(["sk-test"]))
+    let mock = authbridge_testkit::MockProvider::start(MockOptions::with_tokens(["sk-test"]))
         .await
         .unwrap();
     // The host pipes initialize and thread/start, reads the thread's id (a host cannot
     // know it before), writes turn/start and closes stdin at once: the turn is read
     // just before end of input and must still run and complete before the exit.
     let home = tempfile::tempdir().unwrap();
-    let overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+    let overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 500);
+    let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
     cmd.env("AUTHBRIDGE_API_KEY", "sk-test")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -577,7 +553,7 @@ async fn five_turns_on_a_stalled_provider_then_end_of_input_get_five_completions
 #[tokio::test]
 async fn codexs_launch_line_serves_and_other_listen_values_exit_2() {
     let home = tempfile::tempdir().unwrap();
-    let bin = authbridge_tests::server::authbridge_bin();
+    let bin = authbridge_testkit::server::authbridge_bin();
     let out = tokio::process::Command::new(&bin)
         .args(["app-server", "--listen", "ws://127.0.0.1:4000"])
         .arg("--home")

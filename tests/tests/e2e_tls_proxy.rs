@@ -4,8 +4,8 @@
 //! that tunnels to the loopback provider, so no name is resolved); a loopback provider is
 //! never proxied, over HTTPS or plain HTTP.
 
-use authbridge_tests::tls::{ConnectProxy, TestCa, TlsFront};
-use authbridge_tests::{MockOptions, Session, SessionBuilder};
+use authbridge_testkit::tls::{ConnectProxy, TestCa, TlsFront};
+use authbridge_testkit::{MockOptions, Session, SessionBuilder};
 use serde_json::Value;
 
 const KEY: &str = "corp-env-key";

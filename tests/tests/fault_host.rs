@@ -6,12 +6,13 @@
 //! `e2e_handshake.rs` and `e2e_refresh.rs`.)
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::sys::{sample_rss, vm_rss_kib};
-use authbridge_tests::{HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder};
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::sys::{sample_rss, vm_rss_kib};
+use authbridge_testkit::{
+    server, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder,
+};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -19,29 +20,12 @@ const KEY: &str = "sk-fault-host-key";
 
 /// A session logged in with an API key.
 async fn api_key_session() -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([KEY]),
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": KEY}),
-        )
-        .await
-        .unwrap();
-    s
+    SessionBuilder::default().api_key(KEY).start().await
 }
 
 /// The server answers `getAuthStatus` with the key the host gave it.
 async fn still_serves(s: &Session) {
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .expect("the server answers after the fault");
+    let status = s.auth_status().await;
     assert_eq!(
         status,
         json!({"authMethod": "apikey", "authToken": KEY, "requiresOpenaiAuth": true})
@@ -140,13 +124,8 @@ async fn responses_nobody_asked_for_are_ignored_without_a_reply() {
         s.host.send(&junk).await.unwrap();
     }
     still_serves(&s).await;
-    let after = s.host.messages();
-    assert_eq!(
-        after.len(),
-        before + 1,
-        "only the getAuthStatus answer: {:?}",
-        &after[before..]
-    );
+    let after = s.host.messages_after(before);
+    assert_eq!(after.len(), 1, "only the getAuthStatus answer: {after:?}");
 }
 
 /// An external-tokens session whose mock accepts only `valid`.
@@ -167,11 +146,7 @@ async fn external_session(old: &str, valid: &[&str], policy: RefreshPolicy) -> S
 }
 
 async fn reported_token(s: &Session) -> Value {
-    s.host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .expect("the server answers")["authToken"]
-        .clone()
+    s.auth_status().await["authToken"].clone()
 }
 
 #[tokio::test]
@@ -211,29 +186,15 @@ async fn an_answer_after_the_refresh_deadline_is_ignored() {
     );
 }
 
-/// Spawns the server with our own pipes (the host simulator always reads).
-fn raw_server(home: &std::path::Path) -> tokio::process::Child {
-    let mut cmd = authbridge_tests::server::command::<&str>(home, &[]);
-    cmd.env("AUTHBRIDGE_API_KEY", KEY)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    cmd.spawn().expect("spawn authbridge")
-}
-
 #[tokio::test]
 async fn ten_thousand_requests_unread_push_back_with_bounded_memory_then_all_are_answered() {
     const N: i64 = 10_000;
     let home = tempfile::tempdir().unwrap();
-    let mut child = raw_server(home.path());
+    let mut child = server::spawn_raw(home.path(), KEY);
     let pid = child.id().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdin
-        .write_all(b"{\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n")
-        .await
-        .unwrap();
+    stdin.write_all(server::RAW_INITIALIZE).await.unwrap();
     let mut line = String::new();
     tokio::time::timeout(Duration::from_secs(5), stdout.read_line(&mut line))
         .await

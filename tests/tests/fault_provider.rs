@@ -5,42 +5,23 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::{
-    Failure, HostOptions, Jwt, MockOptions, RefreshPolicy, Session, SessionBuilder,
-};
-use serde_json::{json, Value};
+use authbridge_testkit::session::failure_message;
+use authbridge_testkit::{Failure, Jwt, RefreshPolicy, Session, SessionBuilder};
+use serde_json::json;
 
 const KEY: &str = "sk-fault-provider-key";
 /// The provider's idle deadline in these tests.
 const IDLE_MS: u64 = 300;
 
 async fn api_key_session() -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([KEY]),
-        ..SessionBuilder::default()
-    }
-    .config(&format!(
-        "model_providers.openai.stream_idle_timeout_ms={IDLE_MS}"
-    ))
-    .config("model_providers.openai.connect_timeout_ms=500")
-    .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": KEY}),
-        )
+    SessionBuilder::default()
+        .api_key(KEY)
+        .config(&format!(
+            "model_providers.openai.stream_idle_timeout_ms={IDLE_MS}"
+        ))
+        .config("model_providers.openai.connect_timeout_ms=500")
+        .start()
         .await
-        .unwrap();
-    s
-}
-
-fn failure(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The next turn completes with the mock's whole text, with the key the host gave.
@@ -59,7 +40,7 @@ async fn next_turn_is_served(s: &Session) {
 async fn a_connection_reset_mid_stream_fails_the_turn_and_the_next_one_streams() {
     let s = api_key_session().await;
     s.mock.fail_next(Failure::CutAfter { deltas: 2 });
-    let message = failure(&s.turn("hi").await);
+    let message = failure_message(&s.turn("hi").await);
     assert!(!message.is_empty());
     next_turn_is_served(&s).await;
 }
@@ -69,7 +50,7 @@ async fn a_stream_that_stalls_forever_fails_at_the_idle_deadline() {
     let s = api_key_session().await;
     s.mock.fail_next(Failure::StallAfterHeaders);
     let started = Instant::now();
-    let message = failure(&s.turn("hi").await);
+    let message = failure_message(&s.turn("hi").await);
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(IDLE_MS) && took < Duration::from_secs(5),
@@ -83,7 +64,7 @@ async fn headers_that_never_come_fail_the_turn_within_connect_plus_idle() {
     let s = api_key_session().await;
     s.mock.fail_next(Failure::StallBeforeHeaders);
     let started = Instant::now();
-    let message = failure(&s.turn("hi").await);
+    let message = failure_message(&s.turn("hi").await);
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(IDLE_MS) && took < Duration::from_secs(5),
@@ -96,7 +77,7 @@ async fn headers_that_never_come_fail_the_turn_within_connect_plus_idle() {
 async fn malformed_sse_fails_the_turn_and_the_next_one_streams() {
     let s = api_key_session().await;
     s.mock.fail_next(Failure::MalformedSse);
-    let message = failure(&s.turn("hi").await);
+    let message = failure_message(&s.turn("hi").await);
     assert!(!message.contains(KEY));
     next_turn_is_served(&s).await;
 }
@@ -133,20 +114,14 @@ async fn a_401_on_every_token_costs_exactly_one_host_refresh_then_fails_without_
             .mint()
     };
     let (old, new) = (jwt("old"), jwt("new"));
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([old.clone(), new.clone()]),
-        host: HostOptions {
-            refresh: RefreshPolicy::tokens(&new, "org-1", Some("pro")),
-            ..HostOptions::default()
-        },
-        ..SessionBuilder::default()
-    }
-    .start()
-    .await;
+    let s = SessionBuilder::accepting([old.clone(), new.clone()])
+        .refresh(RefreshPolicy::tokens(&new, "org-1", Some("pro")))
+        .start()
+        .await;
     s.login_external(&old, "org-1", Some("pro")).await.unwrap();
     s.mock.set_failure(Some(Failure::UnauthorizedAlways));
     let done = s.turn("hi").await;
-    failure(&done);
+    failure_message(&done);
     assert_eq!(
         done["error"]["codexErrorInfo"],
         json!("unauthorized"),
@@ -160,10 +135,6 @@ async fn a_401_on_every_token_costs_exactly_one_host_refresh_then_fails_without_
     s.mock.set_failure(None);
     let done = s.turn("again").await;
     assert_eq!(done["status"], "completed", "{done}");
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .unwrap();
+    let status = s.auth_status().await;
     assert_eq!(status["authToken"], json!(new));
 }

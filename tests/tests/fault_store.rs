@@ -9,8 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::{Host, MockOptions, Session, SessionBuilder, TokenEndpoint};
+use authbridge_testkit::auth_json::ManagedAuth;
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::{Host, MockOptions, Session, SessionBuilder, TokenEndpoint};
 use serde_json::{json, Value};
 
 async fn session_with_auth_dir(auth_dir: &Path, valid: &[&str]) -> Session {
@@ -31,11 +32,7 @@ async fn external_tokens_still_work(s: &Session) {
         .await
         .expect("external login");
     assert_eq!(s.turn("hi").await["status"], "completed");
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .unwrap();
+    let status = s.auth_status().await;
     assert_eq!(status["authToken"], json!(token));
 }
 
@@ -103,15 +100,7 @@ async fn auth_json_replaced_by_a_directory_fails_reads_as_internal_and_refuses_a
 }
 
 fn write_auth_json(home: &Path, access: &str, refresh: &str) {
-    let auth = json!({
-        "auth_mode": "chatgpt",
-        "OPENAI_API_KEY": null,
-        "tokens": {"id_token": jwt("id"), "access_token": access, "refresh_token": refresh, "account_id": "org-1"},
-        "last_refresh": "2099-01-01T00:00:00Z"
-    });
-    let path = home.join("auth.json");
-    std::fs::write(&path, serde_json::to_vec(&auth).unwrap()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    ManagedAuth::new(&jwt("id"), access, refresh).write(home);
 }
 
 /// `(access_token, refresh_token)` in the file, asserting it parses and is 0600.
@@ -156,7 +145,7 @@ async fn kill_9_during_200_refresh_and_write_cycles_leaves_the_old_or_the_new_to
             before = stored_pair(home.path(), cycle);
         }
         endpoint.accept_refresh_token(&before.1);
-        let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
+        let mut cmd = authbridge_testkit::server::command(home.path(), &overrides);
         cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
         let mut host = Host::spawn(cmd, Default::default()).unwrap();
         host.initialize(json!({})).await.unwrap();

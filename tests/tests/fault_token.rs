@@ -2,11 +2,11 @@
 //! hanging endpoint, a 500, malformed JSON, and each permanent error code. After each fault
 //! the server answers the next request and reports only credentials it was given.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use authbridge_tests::{Host, Jwt, MockOptions, MockProvider, Session, TokenEndpoint, TokenMode};
+use authbridge_testkit::auth_json::ManagedAuth;
+use authbridge_testkit::session::failure_message;
+use authbridge_testkit::{Jwt, Session, SessionBuilder, TokenEndpoint, TokenMode};
 use serde_json::{json, Value};
 
 fn token(tag: &str) -> String {
@@ -18,51 +18,20 @@ fn token(tag: &str) -> String {
         .mint()
 }
 
-fn write_auth_json(home: &Path, access_token: &str, refresh_token: &str) {
-    let auth = json!({
-        "auth_mode": "chatgpt",
-        "OPENAI_API_KEY": null,
-        "tokens": {"id_token": token("id"), "access_token": access_token, "refresh_token": refresh_token, "account_id": "org-1"},
-        "last_refresh": "2099-01-01T00:00:00Z"
-    });
-    let path = home.join("auth.json");
-    std::fs::write(&path, serde_json::to_vec(&auth).unwrap()).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// A session over a managed `auth.json` holding `stale` (which the mock refuses) and `rt_1`.
 async fn managed(stale: &str, valid: &[&str], endpoint: &TokenEndpoint, extra: &[&str]) -> Session {
-    let home = tempfile::tempdir().unwrap();
-    write_auth_json(home.path(), stale, "rt_1");
-    let mock = MockProvider::start(MockOptions::with_tokens(
-        valid.iter().map(|s| s.to_string()),
-    ))
-    .await
-    .unwrap();
-    let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
-    overrides.extend(extra.iter().map(|s| s.to_string()));
-    let mut cmd = authbridge_tests::server::command(home.path(), &overrides);
-    cmd.env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", endpoint.url());
-    let host = Host::spawn(cmd, Default::default()).unwrap();
-    host.initialize(json!({})).await.unwrap();
-    Session { home, mock, host }
-}
-
-fn failure(done: &Value) -> String {
-    assert_eq!(done["status"], "failed", "{done}");
-    done["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    let mut b = SessionBuilder::accepting(valid.iter().copied())
+        .auth_json(&ManagedAuth::new(&token("id"), stale, "rt_1"))
+        .env("AUTHBRIDGE_REFRESH_TOKEN_URL_OVERRIDE", &endpoint.url());
+    for o in extra {
+        b = b.config(o);
+    }
+    b.start().await
 }
 
 /// The server still answers, and the token it reports is one it was given.
 async fn still_serves_with(s: &Session, given: &[&str]) {
-    let status = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .expect("the server answers after the fault");
+    let status = s.auth_status().await;
     let reported = status["authToken"].as_str().unwrap_or_default().to_owned();
     assert!(
         given.contains(&reported.as_str()),
@@ -79,7 +48,7 @@ async fn a_hanging_token_endpoint_fails_the_turn_at_the_token_deadline() {
     endpoint.set_mode(TokenMode::Hang);
     let s = managed(&stale, &[], &endpoint, &["chatgpt_token_timeout_ms=300"]).await;
     let started = Instant::now();
-    let message = failure(&s.turn("hi").await);
+    let message = failure_message(&s.turn("hi").await);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -99,7 +68,7 @@ async fn a_500_is_transient_and_a_later_attempt_succeeds() {
     endpoint.issue_access_tokens([fresh.clone()]);
     endpoint.set_mode(TokenMode::ServerError);
     let s = managed(&stale, &[&fresh], &endpoint, &[]).await;
-    let message = failure(&s.turn("one").await);
+    let message = failure_message(&s.turn("one").await);
     assert!(message.contains("500"), "{message}");
     endpoint.set_mode(TokenMode::Rotate);
     let done = s.turn("two").await;
@@ -119,9 +88,9 @@ async fn malformed_json_from_the_token_endpoint_is_a_transient_failure() {
         .unwrap();
     endpoint.set_mode(TokenMode::Malformed);
     let s = managed(&stale, &[], &endpoint, &[]).await;
-    let message = failure(&s.turn("one").await);
+    let message = failure_message(&s.turn("one").await);
     assert!(!message.contains(&stale), "the error quotes the token");
-    failure(&s.turn("two").await);
+    failure_message(&s.turn("two").await);
     assert_eq!(endpoint.calls(), 2, "a transient failure is tried again");
     still_serves_with(&s, &[&stale]).await;
 }
@@ -144,8 +113,8 @@ async fn each_permanent_code_fails_with_its_message_and_is_not_retried() {
             code: code.into(),
         });
         let s = managed(&stale, &[], &endpoint, &[]).await;
-        let first = failure(&s.turn("one").await);
-        let second = failure(&s.turn("two").await);
+        let first = failure_message(&s.turn("one").await);
+        let second = failure_message(&s.turn("two").await);
         assert_eq!(
             (code, first.as_str(), endpoint.calls()),
             (code, expected, 1),
@@ -156,11 +125,7 @@ async fn each_permanent_code_fails_with_its_message_and_is_not_retried() {
             (code, expected, 1),
             "second"
         );
-        let status = s
-            .host
-            .request("getAuthStatus", json!({"includeToken": true}))
-            .await
-            .unwrap();
+        let status = s.auth_status().await;
         assert_eq!(
             status["authToken"],
             Value::Null,

@@ -6,17 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use authbridge_tests::jwt::tagged as jwt;
-use authbridge_tests::session::start_turn;
-use authbridge_tests::{
-    Framing, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
+use authbridge_testkit::jwt::tagged as jwt;
+use authbridge_testkit::session::start_turn;
+use authbridge_testkit::{
+    server, Framing, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder, StderrMode,
 };
 use serde_json::{json, Value};
 #[cfg(target_os = "linux")]
 use {
-    authbridge_tests::sys::{cpu_ticks, sample_rss, vm_rss_kib},
+    authbridge_testkit::sys::{cpu_ticks, sample_rss, vm_rss_kib},
     std::collections::HashSet,
-    std::process::Stdio,
     std::sync::atomic::{AtomicUsize, Ordering},
     std::sync::Arc,
     tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -27,24 +26,16 @@ const T: Duration = Duration::from_secs(5);
 
 /// A session in `framing`, logged in with an API key.
 async fn api_key_session(framing: Framing) -> Session {
-    let s = SessionBuilder {
-        mock: MockOptions::with_tokens([KEY]),
+    SessionBuilder {
         host: HostOptions {
             framing,
             ..HostOptions::default()
         },
         ..SessionBuilder::default()
     }
+    .api_key(KEY)
     .start()
-    .await;
-    s.host
-        .request(
-            "account/login/start",
-            json!({"type": "apiKey", "apiKey": KEY}),
-        )
-        .await
-        .unwrap();
-    s
+    .await
 }
 
 /// One message framed with its length in bytes.
@@ -102,11 +93,7 @@ async fn one_error_then_served(bad: &[u8]) -> Vec<Value> {
 }
 
 async fn answered_last(s: &Session) {
-    let last = s
-        .host
-        .request("getAuthStatus", json!({"includeToken": true}))
-        .await
-        .unwrap();
+    let last = s.auth_status().await;
     assert_eq!(last["authToken"], KEY);
 }
 
@@ -196,19 +183,6 @@ async fn a_leading_byte_order_mark_costs_nothing_in_either_framing() {
     }
 }
 
-/// The server with our own pipes (the host simulator always reads), logged in with an
-/// API key from the environment.
-#[cfg(target_os = "linux")]
-fn raw_server(home: &std::path::Path) -> tokio::process::Child {
-    let mut cmd = authbridge_tests::server::command::<&str>(home, &[]);
-    cmd.env("AUTHBRIDGE_API_KEY", KEY)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    cmd.spawn().expect("spawn authbridge")
-}
-
 /// Waits until the server is blocked — `written` does not grow and the server uses no
 /// CPU for half a second (so it is waiting, not busy parsing) — or everything was
 /// written; whether it blocked short of `total`. (Linux: reads `/proc`.)
@@ -239,14 +213,11 @@ async fn forty_unread_answers_of_15_mib_keep_memory_bounded_and_all_arrive_once_
     const N: usize = 40;
     const BIG: usize = 15 * 1024 * 1024;
     let home = tempfile::tempdir().unwrap();
-    let mut child = raw_server(home.path());
+    let mut child = server::spawn_raw(home.path(), KEY);
     let pid = child.id().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdin
-        .write_all(b"{\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n")
-        .await
-        .unwrap();
+    stdin.write_all(server::RAW_INITIALIZE).await.unwrap();
     let mut line = Vec::new();
     tokio::time::timeout(T, stdout.read_until(b'\n', &mut line))
         .await
@@ -387,11 +358,7 @@ async fn a_closed_stderr_at_trace_level_does_not_stop_logins() {
             )
             .await
             .unwrap_or_else(|e| panic!("login {round}: {e:?}"));
-        let status = s
-            .host
-            .request("getAuthStatus", json!({"includeToken": true}))
-            .await
-            .unwrap();
+        let status = s.auth_status().await;
         assert_eq!(status["authToken"], key);
         s.host.request("account/logout", json!({})).await.unwrap();
     }
@@ -404,8 +371,8 @@ async fn a_closed_stderr_at_trace_level_does_not_stop_logins() {
 async fn a_closed_stderr_with_a_corrupt_auth_json_still_answers_initialize() {
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join("auth.json"), b"{ not json").unwrap();
-    let cmd = authbridge_tests::server::command::<&str>(home.path(), &[]);
-    let mut host = authbridge_tests::Host::spawn(
+    let cmd = authbridge_testkit::server::command::<&str>(home.path(), &[]);
+    let mut host = authbridge_testkit::Host::spawn(
         cmd,
         HostOptions {
             stderr: StderrMode::Closed,
@@ -447,13 +414,8 @@ async fn a_malformed_response_from_the_host_is_never_answered() {
         s.host.send(&junk).await.unwrap();
     }
     answered_last(&s).await;
-    let after = s.host.messages();
-    assert_eq!(
-        after.len(),
-        before + 1,
-        "only the getAuthStatus answer: {:?}",
-        &after[before..]
-    );
+    let after = s.host.messages_after(before);
+    assert_eq!(after.len(), 1, "only the getAuthStatus answer: {after:?}");
 }
 
 /// External tokens the provider rejects, and a host that answers no refresh by itself;

@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use authbridge_tests::session::files_containing;
-use authbridge_tests::{
+use authbridge_testkit::session::files_containing;
+use authbridge_testkit::{
     Failure, Host, HostOptions, Jwt, MockOptions, MockProvider, RefreshPolicy, RefreshReply,
     TokenEndpoint,
 };
@@ -99,9 +99,9 @@ fn spawn(
     env: &[(&str, String)],
     refresh: RefreshPolicy,
 ) -> Host {
-    let mut overrides = authbridge_tests::server::openai_overrides(&mock.url(), 500);
+    let mut overrides = authbridge_testkit::server::openai_overrides(&mock.url(), 500);
     overrides.extend(extra.iter().cloned());
-    let mut cmd = authbridge_tests::server::command(home, &overrides);
+    let mut cmd = authbridge_testkit::server::command(home, &overrides);
     cmd.env("AUTHBRIDGE_LOG", "trace");
     for (k, v) in env {
         cmd.env(k, v);
@@ -117,7 +117,7 @@ fn spawn(
 }
 
 async fn turn(host: &Host) -> Value {
-    authbridge_tests::session::run_turn(host, "hello").await
+    authbridge_testkit::session::run_turn(host, "hello").await
 }
 
 #[tokio::test]
@@ -309,8 +309,8 @@ async fn login_completed(host: &Host, login_id: &str) -> Value {
 
 #[tokio::test]
 async fn browser_and_device_sign_ins_at_trace_level_leak_no_token_or_code() {
-    use authbridge_tests::mock_issuer::browse;
-    use authbridge_tests::{AuthorizeMode, DeviceResolution, MockIssuer};
+    use authbridge_testkit::mock_issuer::browse;
+    use authbridge_testkit::{AuthorizeMode, DeviceResolution, MockIssuer};
 
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("home-made-by-the-server");

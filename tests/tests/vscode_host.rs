@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use authbridge_testkit::bins;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
@@ -107,7 +108,7 @@ fn host_command(server: &[&str], args: &[&str]) -> Command {
 
 /// The mock-provider binary accepting only `token`: the child and its base URL.
 async fn start_mock(token: &str, deltas: &[&str]) -> (tokio::process::Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mock-provider"));
+    let mut cmd = Command::new(bins::locate("authbridge-testkit", "mock-provider"));
     cmd.args(["--token", token]);
     for d in deltas {
         cmd.args(["--delta", d]);
@@ -158,7 +159,7 @@ async fn the_vscode_jsonrpc_host_streams_the_turn_after_exactly_one_refresh_for_
     }
     let token = refresh_token().await;
     let (mock, url) = start_mock(&token, &["Hi", " from", " the mock"]).await;
-    let server = authbridge_tests::server::authbridge_bin();
+    let server = authbridge_testkit::server::authbridge_bin();
     let out = output_within(
         host_command(&[server.to_str().unwrap()], &["--mock-url", &url]),
         Duration::from_secs(40),
@@ -214,7 +215,7 @@ async fn the_vscode_jsonrpc_host_fails_with_the_turns_error_when_the_refreshed_t
         return;
     }
     let (mock, url) = start_mock("a-token-the-host-never-has", &[]).await;
-    let server = authbridge_tests::server::authbridge_bin();
+    let server = authbridge_testkit::server::authbridge_bin();
     let out = output_within(
         host_command(&[server.to_str().unwrap()], &["--mock-url", &url]),
         Duration::from_secs(40),
@@ -258,7 +259,10 @@ async fn the_vscode_jsonrpc_host_passes_every_check_of_the_conformance_kits_host
     if !prepared().await {
         return;
     }
-    let mut kit = Command::new(env!("CARGO_BIN_EXE_authbridge-conformance"));
+    let mut kit = Command::new(bins::locate(
+        "authbridge-conformance",
+        "authbridge-conformance",
+    ));
     kit.args(["host", "--", "node", "host.js"])
         .current_dir(example_dir())
         .env_remove("AUTHBRIDGE_CMD_JSON")

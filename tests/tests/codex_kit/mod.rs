@@ -1,9 +1,6 @@
 //! Codex 0.171.0 as the judge: its JSON Schema, and messages judged against the
-//! definition for their method. [`install`] gets the binary.
+//! definition for their method. `authbridge_testkit::codex` gets the binary.
 #![allow(dead_code)]
-
-pub mod backend;
-pub mod install;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -11,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 #[allow(unused_imports)]
-pub use install::{codex_bin, generate_schema, CODEX_VERSION};
+pub use authbridge_testkit::codex::{codex_bin, generate_schema, CODEX_VERSION};
 
 /// Responses of requests whose params give no name to derive the response's from.
 const RESPONSE_OF_PARAMLESS: &[(&str, &str)] = &[

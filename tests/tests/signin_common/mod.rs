@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use authbridge_tests::{Host, MockIssuer, Session, SessionBuilder};
+use authbridge_testkit::token_endpoint::IssuedTokens;
+use authbridge_testkit::{Host, MockIssuer, Session, SessionBuilder};
 use serde_json::{json, Value};
 
 /// Deadline for a flow's completion and for each browser request.
@@ -79,6 +80,75 @@ pub async fn settle(host: &Host) {
 pub fn auth_json(home: &Path) -> Option<Value> {
     let bytes = std::fs::read(home.join("auth.json")).ok()?;
     Some(serde_json::from_slice(&bytes).expect("auth.json is JSON"))
+}
+
+/// The `params` expected of a successful completion.
+pub fn succeeded(login_id: &str) -> Value {
+    json!({"loginId": login_id, "success": true, "error": null, "onboardingEntrypoint": null})
+}
+
+/// The `account/updated` params of a ChatGPT sign-in on this plan.
+pub fn signed_in_update(plan: &str) -> (String, Value) {
+    (
+        "account/updated".to_owned(),
+        json!({"authMode": "chatgpt", "planType": plan, "reason": null}),
+    )
+}
+
+/// Asserts the sign-in `login_id` completed successfully and was announced exactly so:
+/// its `account/login/completed`, then one `account/updated` on `plan`, nothing else.
+pub async fn assert_signed_in(host: &Host, login_id: &str, plan: &str) {
+    assert_eq!(completed(host, login_id).await, succeeded(login_id));
+    settle(host).await;
+    assert_eq!(
+        account_notes(host),
+        vec![
+            ("account/login/completed".to_owned(), succeeded(login_id)),
+            signed_in_update(plan),
+        ]
+    );
+}
+
+/// Asserts the sign-in `login_id` failed with `error`, that its completion was the only
+/// account notification, and that nothing was written to `auth.json`.
+pub async fn assert_sign_in_failed(s: &Session, login_id: &str, error: &str) {
+    assert_eq!(completed(&s.host, login_id).await, failed(login_id, error));
+    assert_only_failure_announced(&s.host, login_id, error).await;
+    assert!(auth_json(s.home()).is_none(), "nothing written");
+}
+
+/// Asserts that, once the server's queue is read, the only account notification so far is
+/// the failed completion of `login_id` with `error`.
+pub async fn assert_only_failure_announced(host: &Host, login_id: &str, error: &str) {
+    settle(host).await;
+    assert_eq!(
+        account_notes(host),
+        vec![(
+            "account/login/completed".to_owned(),
+            failed(login_id, error)
+        )]
+    );
+}
+
+/// Asserts `auth.json` under `home` is a ChatGPT login holding exactly the `issued` tokens
+/// for `account_id`; the whole file.
+pub fn assert_stored(home: &Path, issued: &IssuedTokens, account_id: &str) -> Value {
+    let stored = auth_json(home).expect("auth.json written");
+    assert_eq!(stored["auth_mode"], "chatgpt", "{stored}");
+    assert_eq!(
+        stored["tokens"],
+        json!({"id_token": issued.id_token, "access_token": issued.access_token, "refresh_token": issued.refresh_token, "account_id": account_id})
+    );
+    stored
+}
+
+/// Asserts `account/read` answers this ChatGPT account.
+pub async fn assert_account(host: &Host, email: &str, plan: &str) {
+    let account = host.request("account/read", json!({})).await.unwrap();
+    assert_eq!(
+        account["account"],
+        json!({"type": "chatgpt", "email": email, "planType": plan})
+    );
 }
 
 /// The `params` expected of a failed completion.
