@@ -1,4 +1,4 @@
-//! `authbridge-conformance`: checks a server (or a host) against the authbridge contract.
+//! `authbridge-conformance`: checks a server (or a host) against the authbridge protocol (docs/protocol.md).
 //!
 //! # Layout
 //! - `server` mode: [`scenario`] files are run by [`runner`] against a fresh server per

@@ -22,7 +22,7 @@ pub enum Outcome {
     /// The first mismatch, as expected-vs-got.
     Fail(String),
     Skipped(String),
-    /// A peer failed a scenario whose difference the contract documents.
+    /// A peer failed a scenario whose difference docs/protocol.md documents.
     Differs(String),
 }
 

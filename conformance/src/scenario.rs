@@ -18,7 +18,7 @@ pub struct Scenario {
     /// Defaults to the file name without `.json`.
     #[serde(default)]
     pub name: String,
-    /// What it checks, for a person (and the contract section).
+    /// What it checks, for a person (and the docs/protocol.md section).
     #[serde(default)]
     pub description: String,
     /// `ours-only`: skipped for a peer.

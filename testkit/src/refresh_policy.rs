@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn replies_become_the_contract_response_shapes() {
+    fn replies_become_the_documented_response_shapes() {
         let id = json!(7);
         assert_eq!(
             RefreshReply::tokens("t", "org-1", Some("pro")).to_response(&id),
