@@ -1,6 +1,7 @@
 //! The `authbridge` binary and the command that runs it with a temporary home.
 //!
-//! The binary is `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`, built once per process
+//! The binary is `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge` (`release/` for a release
+//! build of the caller), built once per process
 //! if it is missing (where: [`crate::bins`]). A program that `cargo run` started builds it
 //! up to date first with [`build_authbridge_for`], in the workspace's own target directory.
 //!
@@ -22,11 +23,11 @@ const PACKAGE: &str = "authbridge-app-server";
 pub fn expected_path() -> PathBuf {
     match std::env::var_os("AUTHBRIDGE_BIN") {
         Some(bin) => PathBuf::from(bin),
-        None => bins::debug_path("authbridge"),
+        None => bins::profile_path("authbridge"),
     }
 }
 
-/// Path of the `authbridge` binary: `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`,
+/// Path of the `authbridge` binary: `AUTHBRIDGE_BIN`, else `<target>/<profile>/authbridge`,
 /// built once per process if it is missing.
 ///
 /// # Panics
