@@ -1,8 +1,10 @@
 //! The workspace's binaries that tests and tools run (`authbridge`, the kit's helpers):
 //! where they are, and how they get built.
 //!
-//! A binary is `<target>/debug/<name>`, `<target>` being `CARGO_TARGET_DIR` or the
-//! ancestor of this executable that holds `debug/` (or `release/`). When it is missing,
+//! A binary is `<target>/<profile>/<name>`, `<target>` being `CARGO_TARGET_DIR` or the
+//! ancestor of this executable that holds `debug/` (or `release/`), and `<profile>` the
+//! profile this executable was built with (`debug`, or `release` under `cargo run
+//! --release` and `cargo test --release`). When it is missing,
 //! [`locate`] builds it once per process:
 //!
 //! - from a program that `cargo run` started (the demo, the benches), into `<target>`
@@ -67,10 +69,27 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// `<target>/debug/<name>` (with the platform's executable suffix).
-pub fn debug_path(name: &str) -> PathBuf {
-    target_dir()
-        .join("debug")
+/// `release` when this executable lives in a `release/` directory, else `debug`.
+pub fn profile() -> &'static str {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe
+        .ancestors()
+        .filter_map(|d| d.file_name().and_then(|n| n.to_str()))
+        .find(|n| matches!(*n, "debug" | "release"));
+    match dir {
+        Some("release") => "release",
+        _ => "debug",
+    }
+}
+
+/// `<target>/<profile>/<name>` (with the platform's executable suffix).
+pub fn profile_path(name: &str) -> PathBuf {
+    in_profile(&target_dir(), name)
+}
+
+fn in_profile(target: &Path, name: &str) -> PathBuf {
+    target
+        .join(profile())
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
@@ -84,7 +103,7 @@ pub fn in_test_binary() -> bool {
     })
 }
 
-/// The binary `name` of workspace package `package`: `<target>/debug/<name>`, built once
+/// The binary `name` of workspace package `package`: `<target>/<profile>/<name>`, built once
 /// per process if it is missing (see the module docs for where).
 ///
 /// # Panics
@@ -96,7 +115,7 @@ pub fn locate(package: &str, name: &str) -> PathBuf {
     if let Some(path) = found.get(name) {
         return path.clone();
     }
-    let path = debug_path(name);
+    let path = profile_path(name);
     let path = if path.is_file() {
         path
     } else if in_test_binary() {
@@ -108,9 +127,7 @@ pub fn locate(package: &str, name: &str) -> PathBuf {
             kit_target.display()
         );
         let outcome = build(&[package], &[name], &kit_target);
-        let built = kit_target
-            .join("debug")
-            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        let built = in_profile(&kit_target, name);
         if !built.is_file() {
             panic!(
                 "{name} is not at {} and building it into {} failed ({outcome:?}); run \
@@ -135,8 +152,9 @@ pub fn locate(package: &str, name: &str) -> PathBuf {
     path
 }
 
-/// Runs `cargo build -p <packages…> --bin <bins…>` into `target` with a deadline, cargo's
-/// progress on this process's stderr; how long it took, or what went wrong.
+/// Runs `cargo build -p <packages…> --bin <bins…>` (with `--release` when this
+/// executable is a release build) into `target` with a deadline, cargo's progress on this
+/// process's stderr; how long it took, or what went wrong.
 ///
 /// Naming the caller's own package beside the binary's makes cargo resolve the features
 /// of every shared dependency as in the caller's own build, so nothing already built is
@@ -147,6 +165,9 @@ pub fn build(packages: &[&str], bins: &[&str], target: &Path) -> Result<Duration
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.arg("build");
+    if profile() == "release" {
+        cmd.arg("--release");
+    }
     for p in packages {
         cmd.args(["-p", p]);
     }

@@ -1,6 +1,7 @@
 //! The `authbridge` binary and the command that runs it with a temporary home.
 //!
-//! The binary is `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`, built once per process
+//! The binary is `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge` (`release/` for a release
+//! build of the caller), built once per process
 //! if it is missing (where: [`crate::bins`]). A program that `cargo run` started builds it
 //! up to date first with [`build_authbridge_for`], in the workspace's own target directory.
 //!
@@ -22,11 +23,11 @@ const PACKAGE: &str = "authbridge-app-server";
 pub fn expected_path() -> PathBuf {
     match std::env::var_os("AUTHBRIDGE_BIN") {
         Some(bin) => PathBuf::from(bin),
-        None => bins::debug_path("authbridge"),
+        None => bins::profile_path("authbridge"),
     }
 }
 
-/// Path of the `authbridge` binary: `AUTHBRIDGE_BIN`, else `<target>/debug/authbridge`,
+/// Path of the `authbridge` binary: `AUTHBRIDGE_BIN`, else `<target>/<profile>/authbridge`,
 /// built once per process if it is missing.
 ///
 /// # Panics
@@ -74,26 +75,49 @@ pub fn command<S: AsRef<str>>(home: &Path, overrides: &[S]) -> tokio::process::C
     cmd
 }
 
-/// The server on raw pipes, without the host simulator, for tests that write and read the
-/// bytes themselves: [`command`] with no overrides and `AUTHBRIDGE_API_KEY=api_key`, stdin
-/// and stdout piped, stderr discarded, killed on drop. [`RAW_INITIALIZE`] is the first line
-/// such a test writes.
+/// The server on raw pipes, initialized, without the host simulator: for tests that write
+/// and read the bytes themselves (and may leave them unread).
+pub struct RawServer {
+    /// Killed on drop.
+    pub child: tokio::process::Child,
+    pub pid: u32,
+    pub stdin: tokio::process::ChildStdin,
+    pub stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
+}
+
+/// [`command`] with no overrides and `AUTHBRIDGE_API_KEY=api_key` on raw pipes (stderr
+/// discarded), after `initialize` was written and its answer line read.
 ///
 /// # Panics
-/// If the process cannot be spawned.
-pub fn spawn_raw(home: &Path, api_key: &str) -> tokio::process::Child {
+/// If the process cannot be spawned or does not answer `initialize` within 5 s.
+pub async fn spawn_raw(home: &Path, api_key: &str) -> RawServer {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut cmd = command::<&str>(home, &[]);
     cmd.env("AUTHBRIDGE_API_KEY", api_key)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
-    cmd.spawn().expect("spawn authbridge")
+    let mut child = cmd.spawn().expect("spawn authbridge");
+    let pid = child.id().expect("the server's pid");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    stdin
+        .write_all(b"{\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n")
+        .await
+        .expect("write initialize");
+    let mut line = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stdout.read_until(b'\n', &mut line))
+        .await
+        .expect("initialize answered within 5 s")
+        .expect("read the initialize answer");
+    RawServer {
+        child,
+        pid,
+        stdin,
+        stdout,
+    }
 }
-
-/// An `initialize` request as one NDJSON line (id `"init"`).
-pub const RAW_INITIALIZE: &[u8] =
-    b"{\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n";
 
 /// `AUTHBRIDGE_BIN_WRAPPER`, when set and not empty: the program that runs the server.
 pub fn wrapper() -> Option<std::ffi::OsString> {

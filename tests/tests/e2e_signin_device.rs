@@ -112,12 +112,7 @@ async fn a_pending_device_code_can_be_cancelled_and_times_out() {
     let issuer = MockIssuer::start().await.unwrap();
     let s = session(&issuer, &[]).await;
     let (id, _code) = start(&s, &issuer).await;
-    let r = s
-        .host
-        .request("account/login/cancel", json!({"loginId": id}))
-        .await
-        .unwrap();
-    assert_eq!(r, json!({"status": "canceled"}));
+    cancel(&s.host, &id).await;
     assert_eq!(
         completed(&s.host, &id).await,
         failed(&id, "Login was not completed")

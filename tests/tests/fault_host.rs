@@ -14,7 +14,7 @@ use authbridge_testkit::{
     server, HostOptions, MockOptions, RefreshPolicy, Session, SessionBuilder,
 };
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 const KEY: &str = "sk-fault-host-key";
 
@@ -190,16 +190,12 @@ async fn an_answer_after_the_refresh_deadline_is_ignored() {
 async fn ten_thousand_requests_unread_push_back_with_bounded_memory_then_all_are_answered() {
     const N: i64 = 10_000;
     let home = tempfile::tempdir().unwrap();
-    let mut child = server::spawn_raw(home.path(), KEY);
-    let pid = child.id().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdin.write_all(server::RAW_INITIALIZE).await.unwrap();
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stdout.read_line(&mut line))
-        .await
-        .expect("initialize answered")
-        .unwrap();
+    let server::RawServer {
+        child: _child,
+        pid,
+        mut stdin,
+        mut stdout,
+    } = server::spawn_raw(home.path(), KEY).await;
     let before = vm_rss_kib(pid).unwrap();
     let (stop, sampler) = sample_rss(pid);
 
@@ -222,6 +218,7 @@ async fn ten_thousand_requests_unread_push_back_with_bounded_memory_then_all_are
     let mut answered = HashSet::new();
     let (mut ok, mut shed) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut line = String::new();
     while (answered.len() as i64) < N {
         line.clear();
         let left = deadline.saturating_duration_since(Instant::now());

@@ -18,7 +18,7 @@ use {
     std::collections::HashSet,
     std::sync::atomic::{AtomicUsize, Ordering},
     std::sync::Arc,
-    tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    tokio::io::{AsyncBufReadExt, AsyncWriteExt},
 };
 
 const KEY: &str = "sk-fault-transport-key";
@@ -213,16 +213,12 @@ async fn forty_unread_answers_of_15_mib_keep_memory_bounded_and_all_arrive_once_
     const N: usize = 40;
     const BIG: usize = 15 * 1024 * 1024;
     let home = tempfile::tempdir().unwrap();
-    let mut child = server::spawn_raw(home.path(), KEY);
-    let pid = child.id().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdin.write_all(server::RAW_INITIALIZE).await.unwrap();
-    let mut line = Vec::new();
-    tokio::time::timeout(T, stdout.read_until(b'\n', &mut line))
-        .await
-        .expect("initialize answered")
-        .unwrap();
+    let server::RawServer {
+        mut child,
+        pid,
+        mut stdin,
+        mut stdout,
+    } = server::spawn_raw(home.path(), KEY).await;
     let before = vm_rss_kib(pid).expect("VmRSS");
     let (stop, sampler) = sample_rss(pid);
 
@@ -271,6 +267,7 @@ async fn forty_unread_answers_of_15_mib_keep_memory_bounded_and_all_arrive_once_
 
     let mut seen = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(180);
+    let mut line = Vec::new();
     while seen.len() < N {
         line.clear();
         let left = deadline.saturating_duration_since(Instant::now());

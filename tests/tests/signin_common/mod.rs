@@ -33,6 +33,15 @@ pub async fn session(issuer: &MockIssuer, extra: &[&str]) -> Session {
     b.start().await
 }
 
+/// Cancels the sign-in `login_id`, asserting the answer says it was.
+pub async fn cancel(host: &Host, login_id: &str) {
+    let r = host
+        .request("account/login/cancel", json!({"loginId": login_id}))
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"status": "canceled"}));
+}
+
 /// Waits for the `account/login/completed` of `login_id`; its params.
 pub async fn completed(host: &Host, login_id: &str) -> Value {
     let id = json!(login_id);
