@@ -38,6 +38,10 @@ pub enum AuthError {
         "external ChatGPT tokens are active; API-key and managed logins are refused while they are"
     )]
     ExternalAuthActive,
+    /// The refresh of tokens the provider refused, which this call waited for, failed; the
+    /// refused tokens are still the current ones.
+    #[error("{0}")]
+    Refresh(RefreshError),
     /// `auth.json` exists but cannot be understood (read three times, 50 ms apart).
     #[error("credential file {} is corrupt ({reason}); log in again to replace it", path.display())]
     CorruptAuthFile {

@@ -291,3 +291,28 @@ async fn concurrent_401s_on_one_provider_token_rerun_the_command_once() {
         "one first run, one re-run for all the 401s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_not_handed_out_while_the_source_runs_again() {
+    let r = ScriptedBearer::new(Ok("token-1"));
+    let provider = bearer(r.clone());
+    let refused = provider.auth().await.unwrap();
+    *r.answer.lock().unwrap() = Ok(Secret::new("token-2"));
+    *r.delay.lock().unwrap() = Duration::from_millis(200);
+    let recovery = {
+        let (provider, refused) = (provider.clone(), refused.clone());
+        tokio::spawn(async move { provider.unauthorized_recovery(&refused).next().await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.calls() < 2 {
+        assert!(Instant::now() < deadline, "the source was not run again");
+        tokio::task::yield_now().await;
+    }
+    // A request starting now waits for the re-run instead of sending token-1.
+    assert_eq!(
+        provider.auth().await.unwrap().bearer_token().expose(),
+        "token-2"
+    );
+    assert!(recovery.await.unwrap().unwrap().changed);
+    assert_eq!(r.calls(), 2);
+}

@@ -3,10 +3,23 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbridge_auth_core::*;
 use common::*;
+
+/// A host refresher for `mgr` that answers `token` (account org-1) after `delay`.
+fn answering(
+    mgr: &AuthManager,
+    token: impl Into<String>,
+    delay: Duration,
+) -> Arc<ScriptedRefresher> {
+    let tokens = ExternalAuthTokens::chatgpt(token.into(), "org-1", None);
+    let r = ScriptedRefresher::slow(Ok(tokens), delay);
+    mgr.set_external_refresher(r.clone());
+    r
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
@@ -14,15 +27,7 @@ async fn a_thousand_recoveries_of_one_token_make_one_refresher_call() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            new_token.clone(),
-            "org-1",
-            None,
-        )),
-        Duration::from_millis(100),
-    );
-    mgr.set_external_refresher(r.clone());
+    let r = answering(&mgr, new_token.clone(), Duration::from_millis(100));
     let mut tasks = Vec::new();
     for _ in 0..1000 {
         let (mgr, old) = (mgr.clone(), old.clone());
@@ -49,15 +54,7 @@ async fn concurrent_recoveries_all_fail_at_the_one_deadline() {
     cfg.external_refresh_timeout = Duration::from_millis(300);
     let mgr = AuthManager::new(cfg);
     let old = login_external(&mgr, "org-1", "old").await;
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "late"),
-            "org-1",
-            None,
-        )),
-        Duration::from_secs(60),
-    );
-    mgr.set_external_refresher(r.clone());
+    let r = answering(&mgr, fresh_jwt("org-1", "late"), Duration::from_secs(60));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..50 {
@@ -89,15 +86,7 @@ async fn a_caller_that_gives_up_does_not_poison_the_next_attempt() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            new_token.clone(),
-            "org-1",
-            None,
-        )),
-        Duration::from_millis(200),
-    );
-    mgr.set_external_refresher(r.clone());
+    let r = answering(&mgr, new_token.clone(), Duration::from_millis(200));
     let mut rec = mgr.unauthorized_recovery(&old);
     let gave_up = tokio::time::timeout(Duration::from_millis(20), rec.next()).await;
     assert!(gave_up.is_err(), "the first caller gave up");
@@ -119,15 +108,11 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "refreshed"),
-            "org-1",
-            None,
-        )),
+    let r = answering(
+        &mgr,
+        fresh_jwt("org-1", "refreshed"),
         Duration::from_millis(500),
     );
-    mgr.set_external_refresher(r.clone());
     let waiter = {
         let (mgr, old) = (mgr.clone(), old.clone());
         tokio::spawn(async move {
@@ -162,15 +147,11 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "refreshed"),
-            "org-1",
-            None,
-        )),
+    let r = answering(
+        &mgr,
+        fresh_jwt("org-1", "refreshed"),
         Duration::from_millis(200),
     );
-    mgr.set_external_refresher(r.clone());
     let waiter = {
         let (mgr, old) = (mgr.clone(), old.clone());
         tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
@@ -201,15 +182,7 @@ async fn auth_does_not_hand_out_a_refused_token_while_its_refresh_runs() {
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
     let new_token = fresh_jwt("org-1", "new");
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            new_token.clone(),
-            "org-1",
-            None,
-        )),
-        Duration::from_millis(200),
-    );
-    mgr.set_external_refresher(r.clone());
+    let r = answering(&mgr, new_token.clone(), Duration::from_millis(200));
     let recovery = {
         let (mgr, old) = (mgr.clone(), old.clone());
         tokio::spawn(async move { mgr.unauthorized_recovery(&old).next().await })
@@ -226,7 +199,7 @@ async fn auth_does_not_hand_out_a_refused_token_while_its_refresh_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_refresh_releases_the_waiting_auth_with_the_tokens_as_they_are() {
+async fn a_failed_refresh_fails_the_waiting_auth_with_its_error_and_asks_no_more() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
@@ -241,12 +214,11 @@ async fn a_failed_refresh_releases_the_waiting_auth_with_the_tokens_as_they_are(
     };
     until_called(&r, 1).await;
     let started = Instant::now();
-    let now = tokio::time::timeout(Duration::from_secs(5), mgr.auth())
+    let waited = tokio::time::timeout(Duration::from_secs(5), mgr.auth())
         .await
-        .expect("auth() returned once the refresh failed")
-        .unwrap()
-        .unwrap();
-    assert!(now.same_tokens(&old), "nothing replaced the tokens");
+        .expect("auth() returned once the refresh failed");
+    // The refused tokens are still current: sending them would only earn another 401.
+    assert_eq!(waited.unwrap_err().to_string(), "the host is busy");
     assert!(
         started.elapsed() >= Duration::from_millis(100),
         "auth() waited for the refresh: {:?}",
@@ -256,7 +228,8 @@ async fn a_failed_refresh_releases_the_waiting_auth_with_the_tokens_as_they_are(
         recovery.await.unwrap().unwrap_err().to_string(),
         "the host is busy"
     );
-    // With no refresh running, auth() answers at once again.
+    assert_eq!(r.calls(), 1, "the waiting auth() asked the host nothing");
+    // With no refresh running, auth() answers at once again, with the tokens as they are.
     let started = Instant::now();
     assert!(mgr.auth().await.unwrap().unwrap().same_tokens(&old));
     assert!(started.elapsed() < Duration::from_millis(100));
@@ -272,15 +245,11 @@ async fn a_proactive_refresh_holds_only_the_caller_that_started_it() {
         .await
         .unwrap();
     mgr.set_proactive_external_refresh(Some(Duration::from_secs(300)));
-    let r = ScriptedRefresher::slow(
-        Ok(ExternalAuthTokens::chatgpt(
-            fresh_jwt("org-1", "renewed"),
-            "org-1",
-            None,
-        )),
+    let r = answering(
+        &mgr,
+        fresh_jwt("org-1", "renewed"),
         Duration::from_millis(300),
     );
-    mgr.set_external_refresher(r.clone());
     let first = {
         let mgr = mgr.clone();
         tokio::spawn(async move { mgr.auth().await })

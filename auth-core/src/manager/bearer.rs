@@ -38,12 +38,22 @@ impl BearerManager {
 
     /// The credentials for a provider request: the source's current token, else the one of
     /// the last run, else a first run.
+    ///
+    /// A token the provider refused while its re-run is still going is not handed out: the
+    /// call waits for the re-run and returns its token, or its error.
     pub async fn auth(&self) -> Result<Credentials, RefreshError> {
-        if let Some(token) = self.source.resolve().await? {
-            return remember(&self.token, token);
-        }
-        if let Some(c) = read_lock(&self.token).clone() {
-            return Ok(c);
+        let current = match self.source.resolve().await? {
+            Some(token) => Some(remember(&self.token, token)?),
+            None => read_lock(&self.token).clone(),
+        };
+        if let Some(c) = current {
+            let Some(flight) = self.flight.rejected(c.bearer_token()) else {
+                return Ok(c);
+            };
+            flight.wait().await?;
+            return read_lock(&self.token)
+                .clone()
+                .ok_or_else(|| RefreshError::transient("the bearer source produced no token"));
         }
         self.refresh(None).await?;
         read_lock(&self.token)

@@ -211,7 +211,8 @@ impl AuthManager {
     /// within 5 min or 8 days old) and, when enabled, a proactive external refresh; a
     /// failed proactive refresh returns the current ones. Host-pushed tokens that a
     /// provider refused while their refresh is still running are not handed out: the call
-    /// waits for that refresh and returns what it left.
+    /// waits for that refresh and returns the new tokens, or its error
+    /// ([`AuthError::Refresh`]) when it failed and left the refused ones in place.
     pub async fn auth(&self) -> Result<Option<Credentials>, AuthError> {
         let now = now_ms();
         let Some(mut creds) = self.shared.current(now)? else {
@@ -239,7 +240,13 @@ impl AuthManager {
             // it (it has its own deadline) rather than send a request bound to get a 401.
             CredentialSource::ExternalChatgpt => {
                 if let Some(flight) = self.shared.chatgpt_flight.rejected(creds.bearer_token()) {
-                    let _ = flight.wait().await;
+                    // Failed, and the tokens are still the refused ones: sending them
+                    // would only earn another 401 and ask the host again.
+                    if let Err(e) = flight.wait().await {
+                        if self.shared.external_is(&creds) {
+                            return Err(AuthError::Refresh(e));
+                        }
+                    }
                     return self.shared.current(now_ms());
                 }
                 if !self.external_due(&creds, now) {

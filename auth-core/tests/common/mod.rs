@@ -186,6 +186,8 @@ pub struct ScriptedBearer {
     pub calls: AtomicUsize,
     pub answer: Mutex<Result<Secret, RefreshError>>,
     pub resolved: Mutex<Option<Secret>>,
+    /// How long each refresh takes.
+    pub delay: Mutex<Duration>,
 }
 
 impl ScriptedBearer {
@@ -194,6 +196,7 @@ impl ScriptedBearer {
             calls: AtomicUsize::new(0),
             answer: Mutex::new(answer.map(Secret::new)),
             resolved: Mutex::new(None),
+            delay: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -210,6 +213,8 @@ impl BearerSource for ScriptedBearer {
 
     async fn refresh(&self) -> Result<Secret, RefreshError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         let answer = self.answer.lock().unwrap().clone();
         if let Ok(t) = &answer {
             *self.resolved.lock().unwrap() = Some(t.clone());
