@@ -108,7 +108,7 @@ async fn a_login_during_a_refresh_wins_and_wakes_the_waiters_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
-    let r = answering(
+    answering(
         &mgr,
         fresh_jwt("org-1", "refreshed"),
         Duration::from_millis(500),
@@ -147,7 +147,7 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = manager(dir.path(), None);
     let old = login_external(&mgr, "org-1", "old").await;
-    let r = answering(
+    answering(
         &mgr,
         fresh_jwt("org-1", "refreshed"),
         Duration::from_millis(200),
