@@ -169,11 +169,7 @@ async fn a_refresh_never_brings_tokens_back_after_logout() {
 
 /// Waits (with a deadline) until the refresher has been called `n` times.
 async fn until_called(r: &ScriptedRefresher, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while r.calls() < n {
-        assert!(Instant::now() < deadline, "the refresher was not called");
-        tokio::task::yield_now().await;
-    }
+    until("the refresher was not called", || r.calls() >= n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,3 +222,12 @@ impl BearerSource for ScriptedBearer {
         answer
     }
 }
+
+/// Yields until `done()` holds, failing with `what` after 5 s.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::task::yield_now().await;
+    }
+}
